@@ -1,0 +1,3 @@
+from stacklab.cli import main
+
+raise SystemExit(main())

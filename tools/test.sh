@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# `make test`: lint, unit and content tests, then strict nbval over every lesson and lab solution.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+ruff check .
+exec python -m pytest tests notebooks labs/solutions \
+  --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env "$@"
