@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from stacklab._validate import require_number
 from stacklab.errors import InputError, StackLabError
@@ -34,6 +35,7 @@ class NotebookRun:
     seconds: float
     cells: list[CellTiming] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notebook: Any = field(default=None, repr=False)
 
     def slowest(self, n: int = 3) -> list[CellTiming]:
         """The ``n`` slowest cells."""
@@ -80,7 +82,7 @@ def run_notebook(path: str | Path, *, times: int = 1, timeout: int = 120) -> Not
         nb, timeout=timeout, kernel_name="python3", record_timing=True,
         resources={"metadata": {"path": str(nb_path.parent)}},
     )
-    result = NotebookRun(path=nb_path, seconds=0.0)
+    result = NotebookRun(path=nb_path, seconds=0.0, notebook=nb)
     started = time.perf_counter()
     env = dict(os.environ)
     with client.setup_kernel(env=env, cwd=str(nb_path.parent)):
