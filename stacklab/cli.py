@@ -32,10 +32,10 @@ def _doctor() -> int:
     return 1 if problems else 0
 
 
-def _progress() -> int:
+def _progress(lesson: str | None) -> int:
     from stacklab import progress
 
-    print(progress.format_table())
+    print(progress.format_table(lesson))
     return 0
 
 
@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stacklab", description="Serverless Full-Stack, hands-on")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check that the course's tools are installed and the sandbox starts")
-    sub.add_parser("progress", help="print your completed checks and quiz scores per lesson")
+    prog = sub.add_parser("progress", help="print your completed checks and quiz scores per lesson")
+    prog.add_argument("--lesson", help="only this lesson, e.g. 01")
     reset = sub.add_parser("reset", help="start your progress again (the old file is kept as a backup)")
     reset.add_argument("--yes", action="store_true", help="really do it")
     sub.add_parser("diagrams", help="regenerate the architecture diagrams in diagrams/")
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         return _doctor()
     if args.command == "progress":
-        return _progress()
+        return _progress(args.lesson)
     if args.command == "reset":
         return _reset_progress(args.yes)
     if args.command == "diagrams":

@@ -538,7 +538,7 @@ class LineItem:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CostBreakdown:
     """The monthly bill of one architecture at one traffic level."""
 
@@ -556,6 +556,8 @@ class CostBreakdown:
 
     def __str__(self) -> str:
         return format_breakdown(self)
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         return format_breakdown_html(self)
@@ -814,7 +816,6 @@ def plot_costs(
     ``yscale="log"`` shows small and large bills together.
     """
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
     three_tier = ThreeTier() if three_tier is None else three_tier
@@ -846,7 +847,12 @@ def plot_costs(
     y_server = [_total(serverless, x, table) for x in xs]
 
     if ax is None:
-        fig = Figure(figsize=(9, 5), dpi=100, layout="constrained")
+        # Through pyplot so that a notebook's inline backend knows how to display the Figure;
+        # closed at once so it is shown once (as the cell's value), not twice.
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(9, 5), dpi=100, layout="constrained")
+        plt.close(fig)
         ax = fig.add_subplot()
     ax.plot(xs, y_three, color="#1f77b4", linewidth=2, label=three_tier.label)
     ax.plot(xs, y_server, color="#ff7f0e", linewidth=2, label=serverless.label)

@@ -301,10 +301,18 @@ def lesson_summary() -> list[dict]:
     return [rows[k] for k in sorted(rows)]
 
 
-def format_table() -> str:
-    """A plain-text table of progress per lesson (what ``python -m stacklab progress`` prints)."""
+def format_table(lesson: str | None = None) -> str:
+    """A plain-text table of progress per lesson (what ``python -m stacklab progress`` prints).
+
+    ``lesson`` ("00".."14") limits the table to that lesson's row.
+    """
     rows = lesson_summary()
+    if lesson is not None:
+        _require_lesson(lesson)
+        rows = [r for r in rows if r["lesson"] == lesson]
     path = progress_path()
+    if not rows and lesson is not None:
+        return f"No progress recorded yet for lesson {lesson} (progress file: {path})."
     if not rows:
         return (
             f"No progress recorded yet (progress file: {path}).\n"

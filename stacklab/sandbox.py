@@ -33,8 +33,18 @@ FAKE_ACCESS_KEY = "STACKLABSANDBOXKEY01"
 FAKE_SECRET_KEY = "stacklab-sandbox-secret-not-a-real-key"
 #: Environment variables that are kept although they start with AWS_ (none carry credentials).
 _KEEP_ENV: frozenset[str] = frozenset()
-#: moto backends imported in the background at start so the first EC2 call stays fast.
-_WARM_MODULES = ("moto.ec2.models", "moto.elbv2.models", "moto.autoscaling.models", "moto.rds.models")
+#: moto backends imported in the background at start so that no first call of a lesson is slow
+#: (moto's EC2 backend parses ~100 JSON files on import; API Gateway loads an OpenAPI validator).
+_WARM_MODULES = (
+    "moto.ec2.models", "moto.elbv2.models", "moto.autoscaling.models", "moto.rds.models",
+    "moto.apigateway.models", "moto.apigatewayv2.models", "moto.awslambda.models", "moto.cognitoidp.models",
+)  # fmt: skip
+
+# jsonschema (pulled in by moto's API Gateway) imports rfc3987_syntax when it is installed (Jupyter
+# installs it), which builds Lark grammars for ~3 s at import. The sandbox never validates IRI
+# formats, so this kernel skips that optional module; jsonschema handles its absence by design.
+if "jsonschema" not in sys.modules:
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 _REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",

@@ -232,3 +232,14 @@ def test_concurrent_records_in_threads_are_all_kept(pfile: Path) -> None:
     for t in threads:
         t.join()
     assert len(progress.load()["checks"]) == 40
+
+
+def test_format_table_for_one_lesson(tmp_path, monkeypatch):
+    monkeypatch.setenv("STACKLAB_PROGRESS", str(tmp_path / "p.json"))
+    progress.record_check("00.first_bucket", "00", True)
+    progress.record_check("01.vpc", "01", False)
+    table = progress.format_table("00")
+    assert "\n00 " in table and "\n01 " not in table
+    assert "No progress recorded yet for lesson 02" in progress.format_table("02")
+    with pytest.raises(InputError):
+        progress.format_table("2")
