@@ -245,6 +245,24 @@ def _apply_env(box: Sandbox) -> None:
         os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in path.split(os.pathsep) if p != bindir]])
 
 
+def _forget_backends() -> None:
+    """Drop every moto backend so each is re-created lazily, exactly as in a fresh kernel.
+
+    moto's reset re-initialises backends eagerly, and some (Auto Scaling) create others (EC2,
+    with its default VPC) while doing so; those would then use no random numbers after the
+    re-seed, and a re-run notebook would get different IDs from a fresh one.
+    """
+    from moto.core.base_backend import BackendDict
+
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("moto.") or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, BackendDict):
+                value.clear()
+    BackendDict._instances.clear()
+
+
 def _seed(seed: int) -> None:
     from moto.moto_api._internal import mock_random
 
@@ -292,6 +310,7 @@ def reset() -> Sandbox:
         if box.target != "sandbox":
             raise StackLabError("reset() only wipes the sandbox; it never deletes anything in a real account.")
         box._mock.reset()
+        _forget_backends()
         _seed(box.seed)
         box.clock.reset()
         _reset_default_session(box)
