@@ -107,6 +107,7 @@ def run_notebook(path: str | Path, *, times: int = 1, timeout: int = 120) -> Not
 
 def timings_report(paths: list[Path] | None = None, *, slowest: int = 5) -> str:
     """Run each notebook once and return a table: seconds per notebook and the slowest cells."""
+    require_number("slowest", slowest, minimum=1, integer=True)
     notebooks = paths if paths is not None else course_notebooks()
     if not notebooks:
         raise StackLabError("No notebooks found under notebooks/ or labs/solutions/.")

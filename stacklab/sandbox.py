@@ -180,6 +180,7 @@ def _start_sandbox(region: str, seed: int) -> Sandbox:
     mock = mock_aws(config={"lambda": {"use_docker": False}, "core": {"reset_boto3_session": True}})
     mock.start()
     box._mock = mock
+    _forget_backends()
     _seed(seed)
     _reset_default_session(box)
     _warm_up()

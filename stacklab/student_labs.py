@@ -53,6 +53,8 @@ def generate(root: Path | None = None, *, check_only: bool = False) -> list[Path
     import nbformat
 
     base = Path(root) if root is not None else ROOT
+    if not (base / "labs" / "solutions").is_dir():
+        raise InputError(f"{base} has no labs/solutions folder; pass the course repository's root folder.")
     solutions = sorted((base / "labs" / "solutions").glob("*_lab.ipynb"))
     touched: list[Path] = []
     for solution in solutions:

@@ -11,7 +11,7 @@ from stacklab import costs
 from stacklab.checks import CheckResult, check
 
 AMI = "ami-03c3da4cfa8e8943a"  # one of moto's default Amazon Linux 2023 images
-MAX_SECONDS = 1.0
+MAX_SECONDS = 2.0  # a check must answer well under the 3 s cell budget, even on a loaded CI machine
 
 
 @pytest.fixture(scope="module")

@@ -60,3 +60,8 @@ def test_checks_in_an_unanswered_learner_copy_name_the_mistake_without_traceback
         assert "error" not in kinds, f"raw traceback from: {cell.source}"
         text = "".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", "")) for o in cell.outputs)
         assert "❌" in text, f"an unanswered exercise passed its check: {cell.source}"
+
+
+def test_generate_needs_a_course_root(tmp_path):
+    with pytest.raises(InputError, match="no labs/solutions folder"):
+        student_labs.generate(tmp_path)

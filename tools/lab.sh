@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
-args=(--ip=127.0.0.1 --ServerApp.root_dir="$PWD" --ServerApp.default_url=/lab/tree/notebooks/00_start_here.ipynb)
+args=(--ip=127.0.0.1 --ServerApp.root_dir="$PWD" --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb)
 if [ "$(uname -s)" != "Darwin" ] && [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   args+=(--no-browser)
   echo "[lab] no display found: open the URL printed below in your browser."
