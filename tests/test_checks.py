@@ -62,13 +62,6 @@ def demo_checks():
         checks._REGISTRY.pop(check_id, None)
 
 
-@pytest.fixture(scope="module")
-def box():
-    stacklab.start()
-    yield stacklab.current()
-    stacklab.stop()
-
-
 @pytest.fixture(autouse=True)
 def progress_file(tmp_path, monkeypatch):
     path = tmp_path / "progress.json"

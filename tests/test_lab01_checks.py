@@ -14,13 +14,6 @@ AMI = "ami-03c3da4cfa8e8943a"  # one of moto's default Amazon Linux 2023 images
 MAX_SECONDS = 2.0  # a check must answer well under the 3 s cell budget, even on a loaded CI machine
 
 
-@pytest.fixture(scope="module")
-def box():
-    stacklab.start()
-    yield stacklab.current()
-    stacklab.stop()
-
-
 @pytest.fixture(autouse=True)
 def fresh(box, tmp_path, monkeypatch):
     monkeypatch.setenv("STACKLAB_PROGRESS", str(tmp_path / "progress.json"))
