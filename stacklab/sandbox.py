@@ -94,6 +94,7 @@ class Sandbox:
 _current: Sandbox | None = None
 _lock = threading.RLock()
 _reset_hooks: list[Any] = []
+_stop_hooks: list[Any] = []
 
 
 def current() -> Sandbox:
@@ -117,6 +118,15 @@ def on_reset(callback: Any) -> Any:
         raise InputError(f"on_reset needs a callable, got {callback!r}.")
     if callback not in _reset_hooks:
         _reset_hooks.append(callback)
+    return callback
+
+
+def on_stop(callback: Any) -> Any:
+    """Register ``callback()`` to run when the sandbox stops (planes stop their servers here)."""
+    if not callable(callback):
+        raise InputError(f"on_stop needs a callable, got {callback!r}.")
+    if callback not in _stop_hooks:
+        _stop_hooks.append(callback)
     return callback
 
 
@@ -328,6 +338,11 @@ def stop() -> None:
         if box is None:
             return
         _current = None
+        for hook in list(_stop_hooks):
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - stopping at exit must not raise
+                pass
         if box._server is not None:
             try:
                 box._server.stop()
