@@ -38,6 +38,7 @@ _KEEP_ENV: frozenset[str] = frozenset()
 _WARM_MODULES = (
     "moto.ec2.models", "moto.elbv2.models", "moto.autoscaling.models", "moto.rds.models",
     "moto.apigateway.models", "moto.apigatewayv2.models", "moto.awslambda.models", "moto.cognitoidp.models",
+    "moto.cloudfront.models", "moto.route53.models", "moto.s3control.models",
 )  # fmt: skip
 
 # jsonschema (pulled in by moto's API Gateway) imports rfc3987_syntax when it is installed (Jupyter
