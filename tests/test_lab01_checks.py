@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from support.labcheck import failed, run
 
 import stacklab
 from stacklab import costs
-from stacklab.checks import CheckResult, check
 
 AMI = "ami-03c3da4cfa8e8943a"  # one of moto's default Amazon Linux 2023 images
-MAX_SECONDS = 2.0  # a check must answer well under the 3 s cell budget, even on a loaded CI machine
 
 
 @pytest.fixture(autouse=True)
@@ -26,21 +23,6 @@ def fresh(box, tmp_path, monkeypatch):
     stacklab.client("rds").describe_db_instances()
 
 
-def run(check_id: str, **namespace) -> CheckResult:
-    started = time.perf_counter()
-    result = check(check_id, namespace=namespace)
-    elapsed = time.perf_counter() - started
-    assert elapsed < MAX_SECONDS, f"{check_id} took {elapsed:.2f} s"
-    for text in (result.text(), result._repr_html_()):
-        assert "Traceback" not in text and "could not run" not in text, text
-    return result
-
-
-def failed(check_id: str, **namespace) -> str:
-    result = run(check_id, **namespace)
-    assert not result, result.text()
-    assert result.hint, "every failure carries a hint"
-    return result.message
 
 
 # ------------------------------------------------------------------------------------ builders

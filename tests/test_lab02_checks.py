@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+from support.labcheck import failed, run
 
 import stacklab
-from stacklab.checks import CheckResult, check
 
 SITE = "lab02-site"
 LOGS = "logs-lab02-site"
 PREFIX = "lab02-site-logs/"
-MAX_SECONDS = 2.0
 POLICY_OFF = {
     "BlockPublicAcls": True,
     "IgnorePublicAcls": True,
@@ -39,21 +37,6 @@ def s3():
     return stacklab.client("s3")
 
 
-def run(check_id: str, **namespace) -> CheckResult:
-    started = time.perf_counter()
-    result = check(check_id, namespace=namespace)
-    elapsed = time.perf_counter() - started
-    assert elapsed < MAX_SECONDS, f"{check_id} took {elapsed:.2f} s"
-    for text in (result.text(), result._repr_html_()):
-        assert "Traceback" not in text and "could not run" not in text, text
-    return result
-
-
-def failed(check_id: str, **namespace) -> str:
-    result = run(check_id, **namespace)
-    assert not result, result.text()
-    assert result.hint, "every failure carries a hint"
-    return result.message
 
 
 # ------------------------------------------------------------------------------------ builders

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+from support.labcheck import failed, run
 
 import stacklab
-from stacklab.checks import CheckResult, check
 
-MAX_SECONDS = 2.0
 BUCKET = "lab03-site"
 
 
@@ -25,21 +23,6 @@ def fresh(box, tmp_path, monkeypatch):
     s3.put_object(Bucket=BUCKET, Key="api/status.json", Body=b"{}", ContentType="application/json")
 
 
-def run(check_id: str, **namespace) -> CheckResult:
-    started = time.perf_counter()
-    result = check(check_id, namespace=namespace)
-    elapsed = time.perf_counter() - started
-    assert elapsed < MAX_SECONDS, f"{check_id} took {elapsed:.2f} s"
-    for text in (result.text(), result._repr_html_()):
-        assert "Traceback" not in text and "could not run" not in text, text
-    return result
-
-
-def failed(check_id: str, **namespace) -> str:
-    result = run(check_id, **namespace)
-    assert not result, result.text()
-    assert result.hint, "every failure carries a hint"
-    return result.message
 
 
 # ------------------------------------------------------------------------------------ builders

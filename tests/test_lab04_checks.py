@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from support.labcheck import failed, run
 
 import stacklab
-from stacklab.checks import CheckResult, check
 from stacklab.planes.http import Response, serve
-
-MAX_SECONDS = 2.0
 
 
 @pytest.fixture(autouse=True)
@@ -21,21 +19,6 @@ def fresh(box, tmp_path, monkeypatch):
     stacklab.client("cloudfront").list_distributions()
 
 
-def run(check_id: str, **namespace) -> CheckResult:
-    started = time.perf_counter()
-    result = check(check_id, namespace=namespace)
-    elapsed = time.perf_counter() - started
-    assert elapsed < MAX_SECONDS, f"{check_id} took {elapsed:.2f} s"
-    for text in (result.text(), result._repr_html_()):
-        assert "Traceback" not in text and "could not run" not in text, text
-    return result
-
-
-def failed(check_id: str, **namespace) -> str:
-    result = run(check_id, **namespace)
-    assert not result, result.text()
-    assert result.hint, "every failure carries a hint"
-    return result.message
 
 
 # ------------------------------------------------------------------------------------ builders
