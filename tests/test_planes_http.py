@@ -48,3 +48,14 @@ def test_bad_input():
             serve("x", "not callable")  # type: ignore[arg-type]
     finally:
         stacklab.stop()
+
+
+def test_patch_is_served_and_a_failing_handler_answers_500_not_a_reset():
+    stacklab.start()
+
+    def broken(request: Request) -> Response:
+        raise RuntimeError("plane bug")
+
+    assert requests.patch(f"{serve('echo-patch', echo).url}/p", data=b"x", timeout=5).text == "PATCH /p {} None b'x'"
+    reply = requests.get(f"{serve('broken-test', broken).url}/", timeout=5)
+    assert reply.status_code == 500 and reply.text == "RuntimeError: plane bug"

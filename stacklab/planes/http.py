@@ -7,6 +7,7 @@ free port and stop when the sandbox stops.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,7 +92,11 @@ class LocalServer:
                     method=self.command, target=self.path, headers=dict(self.headers.items()), body=body,
                     client_ip=self.client_address[0],
                 )
-                response = plane_handler(request)
+                try:
+                    response = plane_handler(request)
+                except Exception as exc:  # a plane bug must not reset the connection without an answer
+                    message = f"{type(exc).__name__}: {exc}"
+                    response = Response(500, {"Content-Type": "text/plain; charset=utf-8"}, message.encode())
                 self.send_response(response.status)
                 headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
                 for key, value in headers.items():
@@ -101,7 +106,16 @@ class LocalServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = _serve  # noqa: N815
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve  # noqa: N815
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body are written separately: without TCP_NODELAY each keep-alive response
+                # waits ~40 ms for the client's delayed ACK (Nagle's algorithm).
+                try:
+                    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
                 return
