@@ -25,6 +25,33 @@ def _kind(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
+def expect_name(
+    name: str, value: Any, what: str, example: str, refuse: tuple[str, ...] = ("arn:",)
+) -> str:
+    """``value`` stripped if it is a non-empty name string; else CheckFailed naming the mistake.
+
+    ``what`` names the thing ("bucket name"), ``example`` is a right assignment's value
+    (``"'lab02-site'"``); values starting with one of ``refuse`` (ARNs, URLs) are refused too.
+    """
+    if isinstance(value, dict):
+        raise CheckFailed(
+            f"`{name}` holds a whole dict (a boto3 response?), not the {what}.",
+            f"Set it to the name itself: `{name} = {example}`.",
+        )
+    if not isinstance(value, str) or not value.strip():
+        raise CheckFailed(
+            f"`{name}` should be the {what} (a string); it holds {type(value).__name__} {value!r}.",
+            f"Set it to the name itself: `{name} = {example}`.",
+        )
+    text = value.strip()
+    if text.startswith(refuse):
+        raise CheckFailed(
+            f"`{name}` is {text!r}: a URL or ARN, not the {what}; the check wants the bare name.",
+            f"Use just the name: `{name} = {example}`.",
+        )
+    return text
+
+
 def expect_id(name: str, value: Any, prefix: str, what: str, source: str) -> str:
     """``value`` if it is a string starting with ``prefix``; else CheckFailed naming the mistake.
 

@@ -5,29 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from stacklab.checks import CheckFailed, lab_check
-from stacklab.labchecks import aws, tag
+from stacklab.labchecks import aws, expect_name, tag
 
 LESSON = "00"
-
-
-def _bucket_name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise CheckFailed(
-            f"`bucket_name` should be the bucket's name (a string); it holds {type(value).__name__} {value!r}.",
-            "Set it to the name you passed to create_bucket, e.g. bucket_name = 'my-first-bucket'.",
-        )
-    if value.startswith(("s3://", "arn:")):
-        raise CheckFailed(
-            f"`bucket_name` holds {value!r}; the check wants the bare name.",
-            "Drop the s3:// or ARN prefix: bucket_name = 'my-first-bucket'.",
-        )
-    return value
 
 
 @lab_check("00.first_bucket", LESSON, needs=("bucket_name",), title="Your first bucket", exercise=1)
 def first_bucket(bucket_name: Any) -> str:
     """The bucket exists, has versioning enabled and the tag course=serverless-hands-on."""
-    name = _bucket_name(bucket_name)
+    name = expect_name("bucket_name", bucket_name, "bucket's name", "'my-first-bucket'", ("s3://", "arn:"))
     s3 = aws("s3")
     names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     if name not in names:

@@ -11,7 +11,7 @@ import ipaddress
 from typing import Any
 
 from stacklab.checks import CheckFailed, lab_check
-from stacklab.labchecks import aws, expect_id, expect_id_list, joined, tag
+from stacklab.labchecks import aws, expect_id, expect_id_list, expect_name, joined, tag
 
 LESSON = "01"
 VPC_CIDR = "10.0.0.0/16"
@@ -95,24 +95,6 @@ def _forwarded_target_groups(elbv2: Any, lb_arn: str) -> tuple[list[dict], list[
             arns += [a for a in candidates if a and a not in arns]
     groups = elbv2.describe_target_groups(TargetGroupArns=arns)["TargetGroups"] if arns else []
     return listeners, groups
-
-
-def _name_of(value: Any, variable: str, what: str, source: str) -> str:
-    if isinstance(value, dict):
-        raise CheckFailed(
-            f"`{variable}` holds a whole dict, not the {what}.",
-            f"Set it to the name you chose: `{variable} = {source}`.",
-        )
-    if not isinstance(value, str) or not value.strip():
-        raise CheckFailed(
-            f"`{variable}` should be the {what} (a string); it holds {type(value).__name__} {value!r}.",
-            f"Set it to the name you chose: `{variable} = {source}`.",
-        )
-    if value.startswith("arn:"):
-        raise CheckFailed(
-            f"`{variable}` holds an ARN; the exercise asks for the {what}.", f"Use `{variable} = {source}`."
-        )
-    return value.strip()
 
 
 # ------------------------------------------------------------------------------------- checks
@@ -264,7 +246,7 @@ def check_alb(subnet_ids: Any, alb_arn: Any) -> str:
 def check_asg(subnet_ids: Any, alb_arn: Any, asg_name: Any) -> str:
     """A launch template (t3.micro) and an ASG with MinSize ≥ 2 in both subnets, in the ALB's target group."""
     ec2, elbv2, autoscaling = aws("ec2"), aws("elbv2"), aws("autoscaling")
-    name = _name_of(asg_name, "asg_name", "Auto Scaling group's name", "'lab01-web'")
+    name = expect_name("asg_name", asg_name, "Auto Scaling group's name", "'lab01-web'")
     groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     if not groups:
         others = [g["AutoScalingGroupName"] for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]]
@@ -365,7 +347,7 @@ def check_asg(subnet_ids: Any, alb_arn: Any, asg_name: Any) -> str:
 def check_db(subnet_ids: Any, db_instance_id: Any) -> str:
     """An RDS DB instance with Multi-AZ on, in a DB subnet group over the two lab subnets."""
     ec2, rds = aws("ec2"), aws("rds")
-    ident = _name_of(db_instance_id, "db_instance_id", "DB instance identifier", "'lab01-db'")
+    ident = expect_name("db_instance_id", db_instance_id, "DB instance identifier", "'lab01-db'")
     from botocore.exceptions import ClientError
 
     try:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from stacklab.checks import CheckFailed, lab_check
-from stacklab.labchecks import aws
+from stacklab.labchecks import aws, expect_name
 
 LESSON = "02"
 INDEX = "index.html"
@@ -33,22 +33,7 @@ def _code(exc: Exception) -> str:
 
 
 def _bucket_name(name: str, value: Any) -> str:
-    if isinstance(value, dict):
-        raise CheckFailed(
-            f"`{name}` holds a whole dict (a boto3 response?), not a bucket name.",
-            f"Set it to the name itself, e.g. `{name} = 'lab02-site'`.",
-        )
-    if not isinstance(value, str) or not value.strip():
-        raise CheckFailed(
-            f"`{name}` should be a bucket name (a string); it holds {type(value).__name__} {value!r}.",
-            f"Set it to the name itself, e.g. `{name} = 'lab02-site'`.",
-        )
-    name_value = value.strip()
-    if name_value.startswith(("s3://", "arn:", "http")):
-        raise CheckFailed(
-            f"`{name}` is {name_value!r}: a URL or ARN, not a bucket name.",
-            "Use just the name, without s3://, arn:aws:s3::: or http://.",
-        )
+    name_value = expect_name(name, value, "bucket name", "'lab02-site'", ("s3://", "arn:", "http"))
     from botocore.exceptions import ClientError
 
     try:
