@@ -27,10 +27,22 @@ Request processing, in AWS's order:
 2. routing over the deployed resources: literal path parts win over ``{param}``, which wins over a
    greedy ``{proxy+}`` (one or more parts); then the method, else ``ANY``. No match →
    ``403 {"message":"Missing Authentication Token"}`` (what AWS answers for an unknown path/method);
-3. resource policy (``execute-api:Invoke``, principals ``*``, ``aws:SourceIp`` with ``IpAddress`` /
-   ``NotIpAddress``; explicit Deny wins; a policy without a matching Allow denies) → 403 with AWS's
-   ``User: anonymous is not authorized ...`` message; statements naming other principals or using other
-   condition keys (``aws:SourceVpce``, ...) are not applied. Then a Lambda authorizer (see below);
+3. for ``AWS_IAM`` methods, SigV4 authentication (:mod:`stacklab.planes.sigv4`: missing, malformed,
+   expired, unknown-key and wrong signatures → 403 with AWS's messages); then the resource policy
+   (``execute-api:Invoke``; principals ``*``, and for signed callers ``{"AWS": USER_OR_ROLE_ARN}`` or
+   the account, ``ACCOUNT`` / ``arn:aws:iam::ACCOUNT:root``, which only delegates to identity policies
+   as in IAM; ``aws:SourceIp`` with ``IpAddress``/``NotIpAddress``, ``aws:SourceVpce`` with
+   ``StringEquals``/``StringNotEquals``, from ``request(..., source_vpce=...)`` or an
+   ``x-stacklab-source-vpce`` header standing in for an interface VPC endpoint). Without IAM the
+   policy must allow (explicit Deny wins) → 403 ``User: anonymous is not authorized ...``; with IAM
+   the caller's identity policies and the resource policy combine as AWS's table for a caller in the
+   API's account says — allowed when either allows and neither denies — else
+   ``403 {"Message":"User: CALLER_ARN is not authorized to perform: execute-api:Invoke on resource:
+   METHOD_ARN"}`` (`` with an explicit deny`` appended for a Deny; as on AWS, the account id in both
+   ARNs is masked but for its last 4 digits: ``arn:aws:iam::********9012:user/ana``). The caller
+   reaches the Lambda proxy event's ``requestContext.identity``. Statements naming other principals
+   or using other condition keys are not applied; callers from other accounts do not exist in the
+   sandbox. Then a Lambda authorizer (see below);
 4. API key (methods with ``apiKeyRequired``; ``x-api-key`` header): missing, unknown, disabled, or not in
    a usage plan of this stage → ``403 {"message":"Forbidden"}``;
 5. throttling by token buckets on the **sandbox clock** (capacity = burst, refilled at rate per
@@ -57,7 +69,24 @@ Request processing, in AWS's order:
      DELETE of an object in a sandbox bucket), ``{bucket}``/``{key}`` filled from ``requestParameters``.
 
    Non-proxy integrations pick the integration response whose ``selectionPattern`` (a regular
-   expression) matches the status code, else the default one; no match → 500.
+   expression) matches the status code, else the default one; no match → 500. Its
+   ``responseParameters`` set ``method.response.header.X`` from ``'literal'``,
+   ``integration.response.header.Y`` or ``integration.response.body[.JSON.path]`` — only for headers
+   the method response of that status declares (``put_method_response(responseParameters=...)``; AWS
+   refuses other mappings, moto stores them, the plane skips them and says so in ``x-stacklab-reason``).
+   This is what makes the REST CORS pattern work: a ``MOCK`` ``OPTIONS`` method whose integration
+   response maps the ``Access-Control-Allow-*`` headers from literals.
+
+   ``connectionType`` ``VPC_LINK`` (HTTP/HTTP_PROXY): the VPC link named by ``connectionId`` (an id from
+   ``create_vpc_link``, or ``${stageVariables.vpcLinkId}``; moto drops ``connectionId``, which
+   :mod:`stacklab.planes.stage_cache` keeps) must exist and be ``AVAILABLE``, else 500 with the reason in
+   ``x-stacklab-reason``. On AWS the link reaches a Network Load Balancer inside a VPC; here the
+   integration URI on 127.0.0.1 stands in for that load balancer (the link's ``targetArns`` are not
+   resolved).
+
+   **Stage caching** (:mod:`stacklab.planes.stage_cache`) answers between the throttles and the
+   integration: a hit skips the integration. **Access logs** (:mod:`stacklab.planes.access_logs`): every
+   request of a stage with ``accessLogSettings`` writes one line in its format to CloudWatch Logs.
 
 **Mapping templates** support the subset used in practice: literal text/JSON with ``$input.json('$')``
 (or ``'$.a.b'``), ``$input.body``, ``$input.params('x')`` (path, then query string, then header),
@@ -66,7 +95,9 @@ Request processing, in AWS's order:
 ``$stageVariables.x`` / ``${stageVariables.x}``. No ``#if``/``#foreach`` or ``$util``.
 
 **Metrics**: each request records ``Count``, ``4XXError``, ``5XXError``, ``Latency`` and
-``IntegrationLatency`` under ``AWS/ApiGateway`` with dimensions ``ApiName``, ``ApiName+Stage`` and, when
+``IntegrationLatency`` (plus ``CacheHitCount``/``CacheMissCount`` for cached methods; a hit records no
+``IntegrationLatency`` and a ``Latency`` of the gateway overhead) under ``AWS/ApiGateway`` with
+dimensions ``ApiName``, ``ApiName+Stage`` and, when
 detailed metrics are on (``methodSettings`` ``metricsEnabled``), ``ApiName+Method+Resource+Stage``,
 timestamped by the sandbox clock. They are buffered and written with ``put_metric_data`` by
 :func:`flush_metrics` (AWS also publishes with a delay). Latencies are **simulated** so outputs are
@@ -109,11 +140,10 @@ moto issued it (the plane records it, since moto dates tokens with the wall cloc
 ID token, or, when the method has ``authorizationScopes``, an access token carrying one of them; any
 failure → ``401 {"message":"Unauthorized"}``. The claims reach ``requestContext.authorizer.claims``.
 
-Not implemented (said in the lessons): IAM (SigV4) authorization (such methods answer 500 with an
-``x-stacklab-reason`` header rather than letting requests through), caching,
-request validation, gateway responses, VPC links, Lambda permission checks (``add_permission``),
+Not implemented (said in the lessons): presigned (query-string) SigV4 requests and cross-account IAM
+callers, request validation, gateway responses, Lambda permission checks (``add_permission``),
 integration ``credentials`` roles, binary media types (bodies are passed as text when they decode as
-UTF-8), access logs.
+UTF-8), execution logs.
 """
 
 from __future__ import annotations
@@ -138,6 +168,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from stacklab._validate import require_str
 from stacklab.errors import InputError, StackLabError
+from stacklab.planes import access_logs, stage_cache
 from stacklab.planes.http import LocalServer, Request, Response
 
 __all__ = [
@@ -466,6 +497,10 @@ class _Ctx:
     integration_ms: float | None = None
     authorizer_context: dict[str, Any] | None = None
     canary: bool = False
+    source_vpce: str | None = None
+    caller: Any = None  # the sigv4.Caller of an AWS_IAM method's request
+    cache: str | None = None  # "hit" / "miss" when the method is cached (stage_cache)
+    method_responses: dict[str, Any] = field(default_factory=dict)
 
     def method_arn(self) -> str:
         return (
@@ -487,12 +522,16 @@ def request(
     body: bytes | str = b"",
     query: dict[str, str] | None = None,
     client_ip: str = "127.0.0.1",
+    source_vpce: str | None = None,
 ) -> Response:
     """Call ``METHOD https://API_ID.execute-api.REGION.amazonaws.com/STAGE/PATH`` in-process.
 
-    ``path`` starts with ``/`` and may carry a query string (merged with ``query``). Returns the
-    gateway's :class:`Response`. Raises :class:`InputError` for an unknown API or malformed input;
-    an unknown stage answers 403 "Missing Authentication Token", as on AWS.
+    ``path`` starts with ``/`` and may carry a query string (merged with ``query``). ``source_vpce``
+    (e.g. ``"vpce-1a2b3c4d"``) stands for arriving through that interface VPC endpoint: it is the
+    ``aws:SourceVpce`` of resource policies (over HTTP, send an ``x-stacklab-source-vpce`` header,
+    which is not an AWS header). Returns the gateway's :class:`Response`. Raises :class:`InputError`
+    for an unknown API or malformed input; an unknown stage answers 403 "Missing Authentication
+    Token", as on AWS.
     """
     require_str("api_id", api_id)
     require_str("stage", stage)
@@ -516,6 +555,11 @@ def request(
         ipaddress.ip_address(client_ip)
     except ValueError:
         raise InputError(f"client_ip must be an IP address such as '203.0.113.10', got {client_ip!r}.") from None
+    lowered = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    if source_vpce is None:
+        source_vpce = lowered.get("x-stacklab-source-vpce")
+    if source_vpce is not None and not re.fullmatch(r"vpce-[0-9a-z]+", require_str("source_vpce", source_vpce)):
+        raise InputError(f"source_vpce must be a VPC endpoint id such as 'vpce-1a2b3c4d', got {source_vpce!r}.")
     split = urlsplit(path)
     merged_query = dict(parse_qsl(split.query, keep_blank_values=True))
     merged_query.update({str(k): str(v) for k, v in (query or {}).items()})
@@ -524,8 +568,8 @@ def request(
     box = current()
     ctx = _Ctx(
         api_id=api_id, stage=stage, method=method, path=unquote(split.path), client_ip=client_ip,
-        headers={str(k).lower(): str(v) for k, v in (headers or {}).items()}, query=merged_query, body=body,
-        request_id=_request_id(), region=box.region, account_id=box.account_id,
+        headers=lowered, query=merged_query, body=body, request_id=_request_id(), region=box.region,
+        account_id=box.account_id, source_vpce=source_vpce,
     )  # fmt: skip
     return _handle(ctx)
 
@@ -559,6 +603,7 @@ def _handle(ctx: _Ctx) -> Response:
     _record_metrics(ctx, snap["name"], stage, resource, method_key, response.status)
     response.headers.setdefault("x-amzn-RequestId", ctx.request_id)
     response.headers["x-stacklab-deployment"] = deployment_id
+    access_logs.log_request(ctx, stage, response, _latency_ms(ctx))
     return response
 
 
@@ -572,7 +617,8 @@ def _process(ctx: _Ctx, stage: dict, snap: dict) -> tuple[Response, str | None, 
     if method is None:
         return _missing_token(ctx), None, None
     ctx.path_params, ctx.resource_path = params, resource["path"]
-    denied = _policy_check(ctx, snap.get("policy"))
+    ctx.method_responses = method.get("methodResponses") or {}
+    denied = _policy_check(ctx, snap.get("policy"), method)
     if denied is not None:
         return denied, resource["path"], ctx.method
     unauthorized = _authorize(ctx, method, snap.get("authorizers") or {})
@@ -584,11 +630,15 @@ def _process(ctx: _Ctx, stage: dict, snap: dict) -> tuple[Response, str | None, 
     integration = method.get("methodIntegration")
     if not integration:
         return _json_response(500, "Internal server error", ctx), resource["path"], ctx.method
-    clock_before = _now()
-    response, nominal = _integrate(ctx, integration)
-    moved = (_now() - clock_before).total_seconds() * 1000
-    ctx.integration_ms = nominal + moved
-    return response, resource["path"], ctx.method
+
+    def integrate() -> Response:
+        clock_before = _now()
+        response, nominal = _integrate(ctx, integration)
+        ctx.integration_ms = nominal + (_now() - clock_before).total_seconds() * 1000
+        return response
+
+    # the stage cache answers a hit without calling the integration (stage_cache's docstring)
+    return stage_cache.respond(ctx, stage, integration, integrate), resource["path"], ctx.method
 
 
 def _missing_token(ctx: _Ctx) -> Response:
@@ -649,6 +699,27 @@ def _principal_everyone(principal: Any) -> bool:
     return False
 
 
+def _principal_match(principal: Any, ctx: _Ctx) -> str | None:
+    """How a resource policy's ``Principal`` names the caller: ``"everyone"`` (``*``), ``"identity"`` (the
+    SigV4 caller's user/role/session ARN), ``"account"`` (its account, as ``ACCOUNT`` or ``...:root``) or
+    None. Anonymous callers only match ``*``."""
+    if _principal_everyone(principal):
+        return "everyone"
+    caller = ctx.caller
+    if caller is None or not isinstance(principal, dict):
+        return None
+    arns = {caller.arn}
+    if caller.kind == "assumed-role":  # a role ARN names all of that role's sessions
+        role = caller.arn.split(":assumed-role/", 1)[1].split("/")[0]
+        arns.add(f"arn:aws:iam::{caller.account_id}:role/{role}")
+    named = [str(p) for p in _as_list(principal.get("AWS"))]
+    if any(p in arns for p in named):
+        return "identity"
+    if any(p in (caller.account_id, f"arn:aws:iam::{caller.account_id}:root") for p in named):
+        return "account"
+    return None
+
+
 def _ip_in(ip: str, cidrs: Any) -> bool:
     addr = ipaddress.ip_address(ip)
     for cidr in _as_list(cidrs):
@@ -661,15 +732,27 @@ def _ip_in(ip: str, cidrs: Any) -> bool:
 
 
 def _conditions_hold(condition: Any, ctx: _Ctx) -> bool | None:
-    """True/False for the supported conditions; None when the statement uses anything else."""
-    for op, block in (condition or {}).items():
-        if op not in ("IpAddress", "NotIpAddress") or not isinstance(block, dict):
+    """True/False for the supported conditions (``aws:SourceIp`` with ``IpAddress``/``NotIpAddress``,
+    ``aws:SourceVpce`` with ``StringEquals``/``StringNotEquals``); None when the statement uses anything else.
+
+    As in IAM, a request without a VPC endpoint has no ``aws:SourceVpce``: ``StringEquals`` is then
+    false and ``StringNotEquals`` true (the usual private-API Deny)."""
+    if not condition:
+        return True
+    if not isinstance(condition, dict):
+        return None
+    for op, block in condition.items():
+        if not isinstance(block, dict):
             return None
-        for key, cidrs in block.items():
-            if key.lower() != "aws:sourceip":
+        for key, values in block.items():
+            if op in ("IpAddress", "NotIpAddress") and key.lower() == "aws:sourceip":
+                holds = _ip_in(ctx.client_ip, values) == (op == "IpAddress")
+            elif op in ("StringEquals", "StringNotEquals") and key.lower() == "aws:sourcevpce":
+                equal = ctx.source_vpce is not None and ctx.source_vpce in [str(v) for v in _as_list(values)]
+                holds = equal == (op == "StringEquals")
+            else:
                 return None
-            inside = _ip_in(ctx.client_ip, cidrs)
-            if inside != (op == "IpAddress"):
+            if not holds:
                 return False
     return True
 
@@ -686,17 +769,17 @@ def _resource_matches(patterns: Any, ctx: _Ctx) -> bool:
     return False
 
 
-def _policy_check(ctx: _Ctx, policy_text: str | None) -> Response | None:
-    if not policy_text:
-        return None
-    try:
-        policy = json.loads(policy_text)
-        statements = _as_list(policy.get("Statement"))
-    except (ValueError, AttributeError):
-        return _json_response(500, "Internal server error", ctx)
+def _resource_policy_decision(ctx: _Ctx, statements: list) -> str:
+    """'deny', 'allow' or 'none' for the request under the API's resource policy.
+
+    An Allow naming the caller's *account* delegates to its identity policies (IAM's rule), so it is
+    not an Allow by itself; a Deny naming the account denies all of its identities."""
     allowed = denied = False
     for st in statements:
-        if not isinstance(st, dict) or not _principal_everyone(st.get("Principal")):
+        if not isinstance(st, dict):
+            continue
+        who = _principal_match(st.get("Principal"), ctx)
+        if who is None:
             continue
         actions = [str(a).lower() for a in _as_list(st.get("Action"))]
         if not any(a in ("execute-api:invoke", "execute-api:*", "*") for a in actions):
@@ -707,14 +790,52 @@ def _policy_check(ctx: _Ctx, policy_text: str | None) -> Response | None:
             continue
         if st.get("Effect") == "Deny":
             denied = True
-        elif st.get("Effect") == "Allow":
+        elif st.get("Effect") == "Allow" and who != "account":
             allowed = True
-    if denied or not allowed:
-        msg = f"User: anonymous is not authorized to perform: execute-api:Invoke on resource: {ctx.method_arn()}"
-        if denied:
-            msg += " with an explicit deny"
-        return _json_response(403, msg, ctx, "AccessDeniedException")
-    return None
+    return "deny" if denied else "allow" if allowed else "none"
+
+
+def _policy_check(ctx: _Ctx, policy_text: str | None, method: dict | None = None) -> Response | None:
+    """The resource policy and, for ``AWS_IAM`` methods, SigV4 authentication and the caller's identity
+    policies, combined as AWS does for a caller in the API's account: allowed when either allows and
+    neither explicitly denies (without IAM authorization the resource policy alone must allow)."""
+    iam = str((method or {}).get("authorizationType") or "NONE").upper() == "AWS_IAM"
+    if not policy_text and not iam:
+        return None
+    try:
+        policy = json.loads(policy_text) if policy_text else {}
+        statements = _as_list(policy.get("Statement"))
+    except (ValueError, AttributeError):
+        return _json_response(500, "Internal server error", ctx)
+    user, identity = "anonymous", "none"
+    if iam:
+        from stacklab.planes import sigv4
+
+        try:
+            ctx.caller = sigv4.verify(ctx.method, _signed_target(ctx), ctx.headers, ctx.body, region=ctx.region)
+        except sigv4.SigV4Error as exc:
+            return Response(exc.status, {"Content-Type": "application/json", "x-amzn-RequestId": ctx.request_id,
+                                         "x-amzn-ErrorType": exc.error_type}, exc.body)  # fmt: skip
+        user = ctx.caller.arn
+        identity = sigv4.identity_decision(ctx.caller, ctx.method_arn(), condition=lambda c: _conditions_hold(c, ctx))
+    resource = _resource_policy_decision(ctx, statements) if policy_text else "none"
+    if "deny" not in (identity, resource) and "allow" in (identity, resource):
+        return None
+    arn = ctx.method_arn()
+    if iam:  # AWS masks the account id in both ARNs for signed callers: ********9012
+        user, arn = (x.replace(f":{ctx.account_id}:", f":********{ctx.account_id[-4:]}:") for x in (user, arn))
+    msg = f"User: {user} is not authorized to perform: execute-api:Invoke on resource: {arn}"
+    if "deny" in (identity, resource):
+        msg += " with an explicit deny"
+    if iam:
+        return _capital_message(403, msg, ctx)
+    return _json_response(403, msg, ctx, "AccessDeniedException")
+
+
+def _signed_target(ctx: _Ctx) -> str:
+    """The path and query string the client signed: ``/STAGE/PATH?query`` (as it reached the server)."""
+    query = urlencode(ctx.query, quote_via=quote)
+    return f"/{quote(ctx.stage)}{quote(ctx.path, safe='/~')}" + (f"?{query}" if query else "")
 
 
 # ------------------------------------------------------------------------------------ Lambda authorizers
@@ -738,7 +859,7 @@ def _identity_values(authorizer: dict, ctx: _Ctx) -> list[str] | None:
 
 def _authorize(ctx: _Ctx, method: dict, authorizers: dict) -> Response | None:
     kind = str(method.get("authorizationType") or "NONE").upper()
-    if kind == "NONE":
+    if kind in ("NONE", "AWS_IAM"):  # AWS_IAM: authenticated and authorized by _policy_check
         return None
     if kind == "COGNITO_USER_POOLS":
         return _cognito(ctx, method, authorizers.get(str(method.get("authorizerId"))))
@@ -1159,23 +1280,49 @@ def _integration_response(
     chosen = chosen or default
     if chosen is None:
         return _config_error(ctx, "No match for output mapping and no default output mapping")
+    out_status = str(chosen.get("statusCode", 200))
+    declared = (ctx.method_responses.get(out_status) or {}).get("responseParameters") or {}
     out_headers = {"Content-Type": "application/json"}
+    undeclared = []
     for target, source in (chosen.get("responseParameters") or {}).items():
         if not target.startswith("method.response.header."):
             continue
-        name = target[len("method.response.header.") :]
-        source = str(source)
-        if source.startswith("'") and source.endswith("'"):
-            out_headers[name] = source[1:-1]
-        elif source.startswith("integration.response.header."):
-            wanted = source[len("integration.response.header.") :].lower()
-            for k, v in headers.items():
-                if k.lower() == wanted:
-                    out_headers[name] = v
+        if target not in declared:  # AWS refuses such a mapping in put_integration_response; moto stores it
+            undeclared.append(target)
+            continue
+        value = _response_parameter(str(source), headers, body)
+        if value is not None:
+            out_headers[target[len("method.response.header.") :]] = value
+    if undeclared:
+        out_headers["x-stacklab-reason"] = (
+            f"not mapped: {', '.join(sorted(undeclared))} not declared in method response {out_status} "
+            "(put_method_response responseParameters)"
+        )
     templates = chosen.get("responseTemplates") or {}
     template = templates.get("application/json")
     payload = _render(template, ctx, body).encode() if template else body
     return Response(int(chosen.get("statusCode", 200)), out_headers, payload)
+
+
+def _response_parameter(source: str, headers: dict[str, str], body: bytes) -> str | None:
+    """A ``responseParameters`` source: ``'literal'``, ``integration.response.header.X`` (or
+    ``multivalueheader.X``), ``integration.response.body`` or ``integration.response.body.JSON.PATH``."""
+    if len(source) >= 2 and source.startswith("'") and source.endswith("'"):
+        return source[1:-1]
+    m = re.fullmatch(r"integration\.response\.(?:multivalue)?header\.(.+)", source)
+    if m:
+        return next((v for k, v in headers.items() if k.lower() == m.group(1).lower()), None)
+    if source == "integration.response.body":
+        return body.decode("utf-8", "replace")
+    if source.startswith("integration.response.body."):
+        try:
+            value = _json_path(json.loads(body or b"null"), "$." + source[len("integration.response.body.") :])
+        except ValueError:
+            return None
+        if value is None:
+            return None
+        return value if isinstance(value, str) else json.dumps(value)
+    return None
 
 
 def _mock(ctx: _Ctx, integration: dict) -> Response:
@@ -1188,7 +1335,30 @@ def _mock(ctx: _Ctx, integration: dict) -> Response:
     return _integration_response(ctx, integration, status, b"", {})
 
 
+def _vpc_link_error(ctx: _Ctx, integration: dict) -> Response | None:
+    """``connectionType`` ``VPC_LINK``: the link named by ``connectionId`` (stage variables substituted)
+    must exist and be ``AVAILABLE``; the integration URI on loopback then stands in for its load balancer."""
+    if str(integration.get("connectionType") or "INTERNET").upper() != "VPC_LINK":
+        return None
+    link_id = _substitute_stage_variables(str(integration.get("connectionId") or ""), ctx)
+    if not link_id:
+        return _config_error(ctx, "connectionType VPC_LINK needs a connectionId (a VPC link id or "
+                                  "${stageVariables.vpcLinkId})")  # fmt: skip
+    try:
+        link = _client("apigateway").get_vpc_link(vpcLinkId=link_id)
+    except Exception as exc:  # noqa: BLE001 - botocore ClientError
+        if _error_code(exc) == "NotFoundException":
+            return _config_error(ctx, f"VPC link {link_id!r} does not exist (create_vpc_link returns the id)")
+        raise
+    if link.get("status", "AVAILABLE") != "AVAILABLE":
+        return _config_error(ctx, f"VPC link {link_id!r} is {link.get('status')}, not AVAILABLE")
+    return None
+
+
 def _http(ctx: _Ctx, integration: dict, *, proxy: bool) -> Response:
+    linked = _vpc_link_error(ctx, integration)
+    if linked is not None:
+        return linked
     params = _integration_params(integration, ctx)
     uri = _fill_uri(str(integration.get("uri") or ""), ctx, params["path"])
     split = urlsplit(uri)
@@ -1260,6 +1430,8 @@ def _lambda_proxy(ctx: _Ctx, integration: dict) -> tuple[Response, float]:
         stage=ctx.stage, api_id=ctx.api_id, account_id=ctx.account_id, source_ip=ctx.client_ip,
         request_id=ctx.request_id, time=_now(), authorizer=ctx.authorizer_context,
     )  # fmt: skip
+    if ctx.caller is not None:  # an AWS_IAM method: who signed the request
+        event["requestContext"]["identity"].update(ctx.caller.identity())
     try:
         inv = functions.invoke(function_arn, event)
     except StackLabError as exc:
@@ -1357,12 +1529,19 @@ def _aws_service(ctx: _Ctx, integration: dict) -> Response:
 # ------------------------------------------------------------------------------------ metrics
 
 
+def _latency_ms(ctx: _Ctx) -> float:
+    """Simulated ``Latency``: the integration plus the gateway's overhead (a cache hit: the overhead)."""
+    if ctx.integration_ms is not None:
+        return ctx.integration_ms + GATEWAY_OVERHEAD_MS
+    return GATEWAY_OVERHEAD_MS if ctx.cache == "hit" else 0.0
+
+
 def _record_metrics(
     ctx: _Ctx, api_name: str, stage: dict, resource: str | None, method: str | None, status: int
 ) -> None:
     when = _now()
     integration_ms = ctx.integration_ms
-    latency = (integration_ms + GATEWAY_OVERHEAD_MS) if integration_ms is not None else 0.0
+    latency = _latency_ms(ctx)
     dim_sets = [(("ApiName", api_name),), (("ApiName", api_name), ("Stage", ctx.stage))]
     if resource is not None and method is not None:
         setting = _method_setting(stage, resource, method)
@@ -1372,6 +1551,9 @@ def _record_metrics(
               ("5XXError", 1.0 if status >= 500 else 0.0), ("Latency", latency)]  # fmt: skip
     if integration_ms is not None:
         values.append(("IntegrationLatency", integration_ms))
+    if ctx.cache is not None:  # only requests to a cached method that reached the cache
+        values += [("CacheHitCount", 1.0 if ctx.cache == "hit" else 0.0),
+                   ("CacheMissCount", 1.0 if ctx.cache == "miss" else 0.0)]  # fmt: skip
     with _state.lock:
         for dims in dim_sets:
             for name, value in values:
