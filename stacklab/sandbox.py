@@ -41,7 +41,7 @@ _WARM_MODULES = (
     "moto.cloudfront.models", "moto.route53.models", "moto.s3control.models",
     # The API planes wrap moto's API Gateway backend when imported (deployment snapshots, canaries,
     # OpenAPI import/export): import them early so a learner's first call is already covered.
-    "stacklab.planes.gateway", "stacklab.planes.openapi",
+    "stacklab.planes.gateway", "stacklab.planes.openapi", "stacklab.planes.http_apis",
 )  # fmt: skip
 
 # jsonschema (pulled in by moto's API Gateway) imports rfc3987_syntax when it is installed (Jupyter
@@ -292,11 +292,13 @@ def _reset_default_session(box: Sandbox) -> None:
     assert boto3.DEFAULT_SESSION is not None
     boto3.DEFAULT_SESSION._session.set_config_variable("ignore_configured_endpoint_urls", True)
     boto3.DEFAULT_SESSION.events.register("before-call.api-gateway", _load_api_planes)
+    boto3.DEFAULT_SESSION.events.register("before-call.apigatewayv2", _load_api_planes)
 
 
 def _load_api_planes(**_: Any) -> None:
     """Before any API Gateway call: make sure the planes that wrap moto's backend are in place."""
     import stacklab.planes.gateway  # noqa: F401
+    import stacklab.planes.http_apis  # noqa: F401
     import stacklab.planes.openapi  # noqa: F401
 
 

@@ -1381,6 +1381,8 @@ def api_gateway_proxy_v2_event(
     stage_variables = _str_dict("stage_variables", stage_variables)
     when = _when(time)
     rid = request_id or _req_id("v2", method, path, headers, query, body, when.isoformat())
+    # A named stage is part of the path the function sees, in rawPath and http.path alike.
+    raw_path = path if stage == "$default" else f"/{stage}{path}"
     text, b64 = _body(body, is_base64_encoded)
     flat = {
         k.lower(): ",".join(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v) for k, v in headers.items()
@@ -1393,7 +1395,7 @@ def api_gateway_proxy_v2_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": path if stage == "$default" else f"/{stage}{path}",
+        "rawPath": raw_path,
         "rawQueryString": raw_query,
     }
     if jar:
@@ -1409,7 +1411,7 @@ def api_gateway_proxy_v2_event(
         "domainName": f"{api_id}.execute-api.{_region()}.amazonaws.com",
         "domainPrefix": api_id,
         "http": {
-            "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+            "method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
             "userAgent": flat.get("user-agent", ""),
         },
         "requestId": rid[:16],
