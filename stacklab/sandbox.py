@@ -71,6 +71,7 @@ class Sandbox:
     _mock: Any = field(default=None, repr=False)
     _server: Any = field(default=None, repr=False)
     _saved_env: dict[str, str] = field(default_factory=dict, repr=False)
+    _applied_env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def cli_enabled(self) -> bool:
@@ -170,9 +171,16 @@ def start(
                 f"The sandbox already runs in {_current.region}; restart the kernel (or call "
                 f"stacklab.stop()) before starting it in {region}."
             )
-        elif fresh:
-            _current.seed = seed
-            reset()
+        else:
+            # Variables set in the kernel since the first start (say os.environ["AWS_PROFILE"] = ...)
+            # are hidden too, and come back with the others at stop().
+            for key, value in _scrub_env().items():
+                if _current._applied_env.get(key) != value:
+                    _current._saved_env.setdefault(key, value)
+            _apply_env(_current)
+            if fresh:
+                _current.seed = seed
+                reset()
         _apply_env(_current)
         if cli and not _current.cli_enabled:
             _start_server(_current)
@@ -258,6 +266,7 @@ def _apply_env(box: Sandbox) -> None:
     path = os.environ.get("PATH", "")
     if path.split(os.pathsep)[:1] != [bindir]:
         os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in path.split(os.pathsep) if p != bindir]])
+    box._applied_env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
 
 
 def _forget_backends() -> None:

@@ -59,3 +59,5 @@ def test_patch_is_served_and_a_failing_handler_answers_500_not_a_reset():
     assert requests.patch(f"{serve('echo-patch', echo).url}/p", data=b"x", timeout=5).text == "PATCH /p {} None b'x'"
     reply = requests.get(f"{serve('broken-test', broken).url}/", timeout=5)
     assert reply.status_code == 500 and reply.text == "RuntimeError: plane bug"
+    stacklab.stop()
+

@@ -144,3 +144,13 @@ def test_client_rejects_unknown_services(box):
     with pytest.raises(stacklab.InputError, match="no service called 'ec3'"):
         stacklab.client("ec3")
     assert stacklab.client("s3").meta.region_name == "us-east-1"
+
+
+def test_aws_variables_set_while_running_are_hidden_by_start_and_restored_by_stop(monkeypatch):
+    stacklab.start()
+    monkeypatch.setenv("AWS_PROFILE", "production")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASETLATERXXXXXXXX")
+    stacklab.start()
+    assert "AWS_PROFILE" not in os.environ and os.environ["AWS_ACCESS_KEY_ID"] != "AKIASETLATERXXXXXXXX"
+    stacklab.stop()
+    assert os.environ["AWS_PROFILE"] == "production" and os.environ["AWS_ACCESS_KEY_ID"] == "AKIASETLATERXXXXXXXX"

@@ -103,8 +103,11 @@ class LocalServer:
                     self.send_header(key, value)
                 payload = b"" if self.command == "HEAD" else response.body
                 self.send_header("Content-Length", str(len(response.body)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. a gateway timeout)
+                    self.close_connection = True
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve  # noqa: N815
 
