@@ -343,6 +343,7 @@ def reset() -> Sandbox:
         if box.target != "sandbox":
             raise StackLabError("reset() only wipes the sandbox; it never deletes anything in a real account.")
         box._mock.reset()
+        box._mock._enable_patching(reset=False)  # moto's reset() drops its in-process URL handlers
         _forget_backends()
         _seed(box.seed)
         box.clock.reset()

@@ -154,3 +154,12 @@ def test_aws_variables_set_while_running_are_hidden_by_start_and_restored_by_sto
     assert "AWS_PROFILE" not in os.environ and os.environ["AWS_ACCESS_KEY_ID"] != "AKIASETLATERXXXXXXXX"
     stacklab.stop()
     assert os.environ["AWS_PROFILE"] == "production" and os.environ["AWS_ACCESS_KEY_ID"] == "AKIASETLATERXXXXXXXX"
+
+
+def test_requests_to_aws_urls_reach_moto_after_a_reset():
+    stacklab.start()
+    stacklab.reset()
+    pool = stacklab.client("cognito-idp").create_user_pool(PoolName="p")["UserPool"]["Id"]
+    jwks = requests.get(f"https://cognito-idp.us-east-1.amazonaws.com/{pool}/.well-known/jwks.json", timeout=5)
+    assert jwks.status_code == 200 and jwks.json()["keys"]
+    stacklab.stop()
