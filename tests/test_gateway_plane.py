@@ -1014,3 +1014,25 @@ def test_cognito_claims_reach_the_function_and_tokens_expire_on_the_sandbox_cloc
     assert api.call("GET", "/profile", headers={"Authorization": tokens["IdToken"]}).status == 200
     stacklab.clock().advance(1)
     assert api.call("GET", "/profile", headers={"Authorization": tokens["IdToken"]}).status == 401
+
+
+def test_integration_latency_counts_a_slow_handler_once(box):
+    stacklab.reset()
+    slow = (
+        "import stacklab\n\ndef handler(event, context):\n"
+        "    stacklab.clock().advance(0.3)\n    return {'statusCode': 200}\n"
+    )
+    role = stacklab.client("iam").create_role(RoleName="slow-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    arn = stacklab.client("lambda").create_function(
+        FunctionName="slow", Runtime="python3.12", Role=role, Handler="app.handler",
+        Code={"ZipFile": fn.package({"app.py": slow})},
+    )["FunctionArn"]  # fmt: skip
+    api = Api("slow")
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
+    api.method("/slow", "GET", type="AWS_PROXY", integrationHttpMethod="POST", uri=uri)
+    api.deploy()
+    assert api.call("GET", "/slow").status == 200
+    gw.flush_metrics()
+    stage_dims = [("ApiName", "slow"), ("Stage", "prod")]
+    assert _stat("IntegrationLatency", stage_dims, "Maximum") == pytest.approx(301.0)  # 300 ms handler + 1 ms
+    assert _stat("Latency", stage_dims, "Maximum") == pytest.approx(301.0 + gw.GATEWAY_OVERHEAD_MS)

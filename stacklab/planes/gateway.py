@@ -1432,11 +1432,14 @@ def _lambda_proxy(ctx: _Ctx, integration: dict) -> tuple[Response, float]:
     )  # fmt: skip
     if ctx.caller is not None:  # an AWS_IAM method: who signed the request
         event["requestContext"]["identity"].update(ctx.caller.identity())
+    before = _now()
     try:
         inv = functions.invoke(function_arn, event)
     except StackLabError as exc:
         return _config_error(ctx, f"Lambda invocation failed: {exc}"), 0.0
-    nominal = float(getattr(inv, "duration_ms", 0.0) or 0.0)
+    # Duration already includes the clock's movement during the handler, which _process adds itself.
+    moved_ms = (_now() - before).total_seconds() * 1000
+    nominal = max(0.0, float(getattr(inv, "duration_ms", 0.0) or 0.0) - moved_ms)
     if inv.function_error:
         return _json_response(502, "Internal server error", ctx), nominal
     try:

@@ -790,7 +790,7 @@ def _integrate(ctx: _Ctx, integration: dict[str, Any]) -> Response:
     else:
         return _message(500, "Internal Server Error", ctx, f"integration type {kind} is not executed by the sandbox")
     ctx.integration_ms = nominal + (gw._now().timestamp() - start) * 1000.0
-    if kind == "AWS_PROXY" and nominal > timeout_ms:
+    if kind == "AWS_PROXY" and ctx.integration_ms > timeout_ms:
         return _message(503, "Service Unavailable", ctx, f"the integration took longer than {timeout_ms:.0f} ms")
     return response
 
@@ -827,11 +827,14 @@ def _lambda(ctx: _Ctx, integration: dict[str, Any]) -> tuple[Response, float]:
             ctx.method, ctx.path, route_key=ctx.route_key, request_id=ctx.apigw_id,
             authorizer=ctx.authorizer_context, **common,
         )  # fmt: skip
+    before = gw._now()
     try:
         inv = functions.invoke(arn, event)
     except StackLabError as exc:
         return _message(500, "Internal Server Error", ctx, f"Lambda invocation failed: {exc}"), 0.0
-    nominal = float(inv.duration_ms or 0.0)
+    # Duration already includes the clock's movement during the handler, which the caller adds itself.
+    moved_ms = (gw._now() - before).total_seconds() * 1000
+    nominal = max(0.0, float(inv.duration_ms or 0.0) - moved_ms)
     if inv.function_error:
         return _message(500, "Internal Server Error", ctx), nominal
     try:
