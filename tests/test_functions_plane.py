@@ -272,7 +272,10 @@ def test_bad_input(role, kwargs, error, match):
         fn.invoke(name, **kwargs)
 
 
-@pytest.mark.parametrize("bad", ["", "bad name", "arn:aws:s3:::bucket", "x" * 65])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "bad name", "arn:aws:s3:::bucket", "x" * 65, "my-func:", "arn:aws:lambda:us-east-1:123456789012:function:f:"],
+)
 def test_bad_function_names(bad):
     with pytest.raises(stacklab.InputError):
         fn.invoke(bad)

@@ -379,6 +379,11 @@ def _split_name(function_name_or_arn: str, qualifier: str | None) -> tuple[str, 
         name, derived = text.split(":", 1)
     else:
         name = text
+    if derived == "":
+        raise InputError(
+            f"{function_name_or_arn!r} ends in ':' with an empty qualifier (an unset stage variable?): put a "
+            "version, an alias or $LATEST after the colon, or leave the colon out."
+        )
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_" for c in name):
         raise InputError(f"{name!r} is not a valid function name: 1-64 letters, digits, hyphens or underscores.")
     if derived is not None and qualifier is not None and derived != qualifier:
