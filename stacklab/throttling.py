@@ -146,7 +146,10 @@ def _message(body: bytes) -> str:
 
 
 def _progress(total: int, enabled: bool) -> Any:
-    """An ipywidgets progress bar in a live notebook kernel (its stored text never changes), else None."""
+    """A tqdm progress bar in a live notebook kernel, else None.
+
+    The bar shows no elapsed time or rate, so a notebook's stored output is the same on every run.
+    """
     if not enabled:
         return None
     from IPython import get_ipython
@@ -154,12 +157,9 @@ def _progress(total: int, enabled: bool) -> Any:
     shell = get_ipython()
     if shell is None or not hasattr(shell, "kernel"):
         return None
-    import ipywidgets as w
-    from IPython.display import display
+    from tqdm.auto import tqdm
 
-    bar = w.IntProgress(value=0, min=0, max=total, description="requests")
-    display(bar)
-    return bar
+    return tqdm(total=total, desc="requests", bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}")
 
 
 def send(
@@ -202,14 +202,16 @@ def send(
     bar = _progress(len(times), progress)
     sent: list[Sent] = []
     now = 0.0
-    for i, t in enumerate(times):
+    for t in times:
         if t > now:
             sandbox_clock.advance(seconds=t - now)
             now = float(t)
         response = gateway.request(api_id, stage, method, path, headers=headers)
         sent.append(Sent(round(float(t), 6), response.status, _message(response.body)))
-        if bar is not None and (i + 1 == len(times) or i % 25 == 0):
-            bar.value = i + 1
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return Timeline(sent)
 
 
