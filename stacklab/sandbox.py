@@ -39,9 +39,6 @@ _WARM_MODULES = (
     "moto.ec2.models", "moto.elbv2.models", "moto.autoscaling.models", "moto.rds.models",
     "moto.apigateway.models", "moto.apigatewayv2.models", "moto.awslambda.models", "moto.cognitoidp.models",
     "moto.cloudfront.models", "moto.route53.models", "moto.s3control.models",
-    # The API planes wrap moto's API Gateway backend when imported (deployment snapshots, canaries,
-    # OpenAPI import/export): import them early so a learner's first call is already covered.
-    "stacklab.planes.gateway", "stacklab.planes.openapi", "stacklab.planes.http_apis",
 )  # fmt: skip
 
 # jsonschema (pulled in by moto's API Gateway) imports rfc3987_syntax when it is installed (Jupyter
@@ -305,7 +302,12 @@ def _reset_default_session(box: Sandbox) -> None:
 
 
 def _load_api_planes(**_: Any) -> None:
-    """Before any API Gateway call: make sure the planes that wrap moto's backend are in place."""
+    """Before any API Gateway call: make sure the planes that wrap moto's backend are in place.
+
+    They wrap moto's API Gateway backends when imported (deployment snapshots, canaries, HTTP API
+    quick create and deployments, OpenAPI import/export). Importing them here, on first use, rather
+    than in the warm-up keeps the warm-up from competing with a lesson's first cells.
+    """
     import stacklab.planes.gateway  # noqa: F401
     import stacklab.planes.http_apis  # noqa: F401
     import stacklab.planes.openapi  # noqa: F401
