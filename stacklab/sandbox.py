@@ -313,11 +313,48 @@ def _load_api_planes(**_: Any) -> None:
     import stacklab.planes.openapi  # noqa: F401
 
 
+#: Set while no notebook cell runs (always, outside IPython): the warm-up imports only then.
+_idle = threading.Event()
+_idle.set()
+_cell_events_registered = False
+
+
+def _watch_cells() -> None:
+    """Clear :data:`_idle` while an IPython cell runs, so the warm-up never competes with a cell."""
+    global _cell_events_registered
+    shell = None
+    if "IPython" in sys.modules:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    if shell is None or not hasattr(shell, "events"):
+        return
+    _idle.clear()  # start() itself runs inside a cell
+    if not _cell_events_registered:
+        shell.events.register("pre_run_cell", lambda *_: _idle.clear())
+        shell.events.register("post_run_cell", lambda *_: _idle.set())
+        _cell_events_registered = True
+
+
 def _warm_up() -> None:
+    """Import heavy moto modules in the background while the learner reads (never during a cell).
+
+    A module a cell needs while it is being imported here is simply waited for; the next one starts
+    only after the cell ends and the kernel stayed idle for a moment (a scripted run goes straight
+    to the next cell, so it gets no competition).
+    """
+    _watch_cells()
+
     def work() -> None:
         import importlib
+        import time
 
         for name in _WARM_MODULES:
+            while True:
+                _idle.wait()
+                time.sleep(0.15)
+                if _idle.is_set():
+                    break
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - warming is best effort only

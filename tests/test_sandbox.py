@@ -163,3 +163,27 @@ def test_requests_to_aws_urls_reach_moto_after_a_reset():
     jwks = requests.get(f"https://cognito-idp.us-east-1.amazonaws.com/{pool}/.well-known/jwks.json", timeout=5)
     assert jwks.status_code == 200 and jwks.json()["keys"]
     stacklab.stop()
+
+
+def test_warm_up_waits_while_a_notebook_cell_runs(monkeypatch):
+    import IPython
+
+    class Events:
+        def __init__(self):
+            self.handlers = {}
+
+        def register(self, name, handler):
+            self.handlers[name] = handler
+
+    class Shell:
+        events = Events()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    monkeypatch.setattr(sandbox, "_cell_events_registered", False)
+    sandbox._watch_cells()  # start() runs inside a cell: no warming yet
+    assert not sandbox._idle.is_set()
+    Shell.events.handlers["post_run_cell"](None)
+    assert sandbox._idle.is_set()
+    Shell.events.handlers["pre_run_cell"](None)
+    assert not sandbox._idle.is_set()
+    sandbox._idle.set()
