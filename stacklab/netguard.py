@@ -3,6 +3,11 @@
 While installed, any attempt to resolve a non-loopback host name or connect a socket to a
 non-loopback address raises :class:`stacklab.errors.RealAWSBlockedError` naming the destination.
 Unix-domain sockets and 127.0.0.0/8 / ::1 / ``localhost`` stay allowed (local servers, Jupyter).
+
+Local endpoints: a data plane that serves an AWS endpoint name (say an ElastiCache node
+``c1.abc123.0001.use1.cache.amazonaws.com:6379``) registers it with :func:`add_local_endpoint`; while the
+guard is installed, resolving that name and port gives ``127.0.0.1`` and the plane's real port, so a
+client library connects to the endpoint address exactly as the learner would on AWS.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import socket
 import threading
 from typing import Any
 
-from stacklab.errors import RealAWSBlockedError
+from stacklab.errors import InputError, RealAWSBlockedError
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
 _blocked: list[str] = []
+_endpoints: dict[tuple[str, int], int] = {}
 
 
 def is_loopback(host: object) -> bool:
@@ -69,13 +75,31 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
     return _originals["connect_ex"](self, address)
 
 
+def _name(host: Any) -> str:
+    if isinstance(host, bytes):
+        host = host.decode("idna", "replace")
+    return str(host).strip().rstrip(".").lower()
+
+
+def _local_port(host: Any, port: Any) -> int | None:
+    try:
+        return _endpoints.get((_name(host), int(port)))
+    except (TypeError, ValueError):
+        return None
+
+
 def _guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+    local = _local_port(host, port)
+    if local is not None:
+        return _originals["getaddrinfo"]("127.0.0.1", local, *args, **kwargs)
     if not is_loopback(host):
         raise _refuse(host, port)
     return _originals["getaddrinfo"](host, port, *args, **kwargs)
 
 
 def _guarded_gethostbyname(host: Any) -> Any:
+    if any(name == _name(host) for name, _ in _endpoints):
+        return "127.0.0.1"
     if not is_loopback(host):
         raise _refuse(host, None)
     return _originals["gethostbyname"](host)
@@ -149,3 +173,26 @@ def installed() -> bool:
 def blocked_attempts() -> list[str]:
     """Destinations refused since the guard was first installed (most recent last)."""
     return list(_blocked)
+
+
+def add_local_endpoint(host: str, port: int, local_port: int) -> None:
+    """Make ``host:port`` (an AWS endpoint name) resolve to ``127.0.0.1:local_port`` while the guard is on."""
+    if not isinstance(host, str) or not host.strip() or " " in host.strip():
+        raise InputError(f"add_local_endpoint needs a host name such as 'x.cache.amazonaws.com', got {host!r}.")
+    for label, value in (("port", port), ("local_port", local_port)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            raise InputError(f"add_local_endpoint: {label} must be a TCP port number 1-65535, got {value!r}.")
+    with _lock:
+        _endpoints[(_name(host), port)] = local_port
+
+
+def remove_local_endpoint(host: str, port: int) -> None:
+    """Forget a name registered with :func:`add_local_endpoint` (unknown names are ignored)."""
+    with _lock:
+        _endpoints.pop((_name(host), port), None)
+
+
+def local_endpoints() -> dict[tuple[str, int], int]:
+    """The registered ``(host, port) -> local port`` map (a copy)."""
+    with _lock:
+        return dict(_endpoints)

@@ -9,6 +9,8 @@ reach a real AWS account unless the learner opts in with ``target="aws"``.
 from __future__ import annotations
 
 import atexit
+import importlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -297,20 +299,34 @@ def _reset_default_session(box: Sandbox) -> None:
     boto3.setup_default_session(region_name=box.region)
     assert boto3.DEFAULT_SESSION is not None
     boto3.DEFAULT_SESSION._session.set_config_variable("ignore_configured_endpoint_urls", True)
-    boto3.DEFAULT_SESSION.events.register("before-call.api-gateway", _load_api_planes)
-    boto3.DEFAULT_SESSION.events.register("before-call.apigatewayv2", _load_api_planes)
+    for service in _PLANES_FOR_SERVICE:
+        boto3.DEFAULT_SESSION.events.register(f"before-call.{service}", _load_planes)
 
 
-def _load_api_planes(**_: Any) -> None:
-    """Before any API Gateway call: make sure the planes that wrap moto's backend are in place.
+#: The planes that extend moto's control plane for a service, imported before its first call.
+_PLANES_FOR_SERVICE: dict[str, tuple[str, ...]] = {
+    "api-gateway": ("gateway", "http_apis", "openapi"),
+    "apigatewayv2": ("gateway", "http_apis", "openapi", "websocket"),
+    "apigatewaymanagementapi": ("websocket",),
+    "appsync": ("graphql",),
+    "rds": ("sql",),
+    "rds-data": ("sql",),
+    "elasticache": ("cache",),
+}
 
-    They wrap moto's API Gateway backends when imported (deployment snapshots, canaries, HTTP API
-    quick create and deployments, OpenAPI import/export). Importing them here, on first use, rather
-    than in the warm-up keeps the warm-up from competing with a lesson's first cells.
+
+def _load_planes(event_name: str = "", **_: Any) -> None:
+    """Before a call to a service: make sure the planes that wrap moto's backend for it are in place.
+
+    They extend moto's backends when imported (deployment snapshots, canaries, HTTP API quick create,
+    OpenAPI import/export, WebSocket connections, AppSync resolvers, ...). Importing them here, on first
+    use, rather than in the warm-up keeps the warm-up from competing with a lesson's first cells.
     """
-    import stacklab.planes.gateway  # noqa: F401
-    import stacklab.planes.http_apis  # noqa: F401
-    import stacklab.planes.openapi  # noqa: F401
+    service = event_name.split(".")[1] if event_name.count(".") >= 1 else ""
+    for name in _PLANES_FOR_SERVICE.get(service, ()):
+        module = f"stacklab.planes.{name}"
+        if module not in sys.modules and importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
 
 
 #: Set while no notebook cell runs (always, outside IPython): the warm-up imports only then.

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from stacklab import netguard
 from stacklab.clock import EPOCH, SandboxClock
 from stacklab.display import show
-from stacklab.errors import InputError
+from stacklab.errors import InputError, RealAWSBlockedError
 from stacklab.netguard import is_loopback
 
 
@@ -52,3 +53,41 @@ def test_show_drops_response_metadata_and_formats_dates():
 )
 def test_loopback_detection(host, expected):
     assert is_loopback(host) is expected
+
+
+def test_local_endpoint_names_resolve_to_the_plane_port_only_while_registered():
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    name = "c1.abc123.0001.use1.cache.amazonaws.com"
+    was_installed = netguard.installed()
+    netguard.install()
+    try:
+        netguard.add_local_endpoint(name, 6379, port)
+        assert netguard.local_endpoints()[(name, 6379)] == port
+        with socket.create_connection((name.upper() + ".", 6379), timeout=2) as conn:
+            assert conn.getpeername() == ("127.0.0.1", port)
+        assert socket.gethostbyname(name) == "127.0.0.1"
+        with pytest.raises(RealAWSBlockedError):
+            socket.getaddrinfo(name, 6380)  # another port of the name is not registered
+        netguard.remove_local_endpoint(name, 6379)
+        with pytest.raises(RealAWSBlockedError):
+            socket.getaddrinfo(name, 6379)
+    finally:
+        netguard.remove_local_endpoint(name, 6379)
+        listener.close()
+        if not was_installed:
+            netguard.uninstall()
+
+
+@pytest.mark.parametrize(
+    "host, port, local, fragment",
+    [("", 6379, 1234, "host name"), ("a b", 6379, 1234, "host name"), ("x.aws", 0, 1234, "port"),
+     ("x.aws", 6379, 70000, "local_port"), ("x.aws", True, 1234, "port")],
+)
+def test_local_endpoint_rejects_bad_input(host, port, local, fragment):
+    with pytest.raises(InputError, match=fragment):
+        netguard.add_local_endpoint(host, port, local)
