@@ -5,13 +5,23 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.stacklab-setup
 
-.PHONY: lab test timings setup diagrams student-labs clean
+.PHONY: lab test e2e test-latest timings setup diagrams student-labs clean
 
 lab: $(STAMP)
 	@bash tools/lab.sh
 
 test: $(STAMP)
 	@bash tools/test.sh
+
+# Real-browser tests only: every lesson run with "Run All" in JupyterLab (headless Chromium).
+e2e: $(STAMP)
+	@bash tools/setup-browser.sh
+	@$(PY) -m pytest tests/e2e -v
+
+# The whole suite against the newest releases of every dependency, in a separate venv (.venv-latest),
+# to catch drift before a learner does. Needs network access to the package index.
+test-latest:
+	@bash tools/test-latest.sh
 
 timings: $(STAMP)
 	@$(PY) -m stacklab timings

@@ -43,14 +43,20 @@ fi
 "$VENV/bin/python" -m compileall -q stacklab >/dev/null || true
 say "python packages ready in $(( $(date +%s) - start )) s ($(du -sh "$VENV" | cut -f1) in $VENV)"
 
-# 4. Graphviz `dot`, which draws the architecture diagrams
-if ! command -v dot >/dev/null 2>&1; then
+# 4. System programs: Graphviz `dot` draws the architecture diagrams (required); memcached serves
+#    lesson 12's Memcached clusters (optional: without it the course uses an embedded stand-in).
+apt_install() {  # apt_install PACKAGE...: as root with apt-get, else return 1
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Graphviz (apt-get install -y graphviz)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq graphviz >/dev/null
+    if [ ! -f "$VENV/.apt-updated" ]; then apt-get update -qq && touch "$VENV/.apt-updated"; fi
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   else
+    return 1
+  fi
+}
+if ! command -v dot >/dev/null 2>&1; then
+  say "installing Graphviz (apt-get install -y graphviz)"
+  if ! apt_install graphviz; then
     say "Graphviz's 'dot' program is missing; the diagrams need it. Install it, then run make again:"
     if command -v apt-get >/dev/null 2>&1; then say "  sudo apt-get install -y graphviz"
     elif command -v dnf >/dev/null 2>&1; then say "  sudo dnf install -y graphviz"
@@ -59,6 +65,14 @@ if ! command -v dot >/dev/null 2>&1; then
     else say "  see https://graphviz.org/download/"
     fi
     exit 1
+  fi
+fi
+if ! command -v memcached >/dev/null 2>&1; then
+  if apt_install memcached; then
+    say "installed memcached (lesson 12's Memcached clusters run on it)"
+  else
+    say "memcached is not installed: lesson 12 uses the course's embedded Memcached stand-in (fine)."
+    say "  for the real server: sudo apt-get install -y memcached  (macOS: brew install memcached)"
   fi
 fi
 
