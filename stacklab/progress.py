@@ -95,6 +95,9 @@ def _structure_problem(doc: Any) -> str | None:
             return f"{key!r} is missing or not an object"
         if not all(isinstance(v, dict) for v in section.values()):
             return f"an entry of {key!r} is not an object"
+    exams = doc.get("exams", [])
+    if not isinstance(exams, list) or not all(isinstance(e, dict) for e in exams):
+        return "'exams' is not a list of objects"
     return None
 
 
@@ -259,6 +262,53 @@ def record_quiz(quiz_id: str, lesson: str, correct: int, total: int) -> None:
         _write(path, doc)
 
 
+#: Practice exams kept in the progress file (the oldest are dropped beyond this).
+MAX_EXAMS = 50
+
+
+def _score_map(name: str, value: Any) -> dict[str, list[int]]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) for x in v)
+        and 0 <= v[0] <= v[1]
+        for k, v in value.items()
+    ):
+        raise InputError(f"{name} must map names to [correct, total] pairs of integers, e.g. {{'03': [2, 3]}}.")
+    return {k: [int(v[0]), int(v[1])] for k, v in value.items()}
+
+
+def record_exam(
+    exam_id: str, *, correct: int, total: int, minutes: int,
+    by_domain: dict[str, list[int]], by_lesson: dict[str, list[int]],
+) -> None:
+    """Record a finished practice exam (kept in order, the last :data:`MAX_EXAMS`)."""
+    require_str("exam_id", exam_id)
+    require_number("total", total, minimum=1, integer=True)
+    require_number("correct", correct, minimum=0, integer=True)
+    require_number("minutes", minutes, minimum=0, integer=True)
+    if correct > total:
+        raise InputError(f"correct ({correct}) cannot be more than total ({total}): pass correct <= total.")
+    entry = {
+        "exam": exam_id,
+        "at": "",
+        "correct": correct,
+        "total": total,
+        "minutes": minutes,
+        "by_domain": _score_map("by_domain", by_domain),
+        "by_lesson": _score_map("by_lesson", by_lesson),
+    }
+    with _lock:
+        path = progress_path()
+        doc = _read(path)
+        entry["at"] = _iso(_now())
+        doc["exams"] = [*doc.get("exams", []), entry][-MAX_EXAMS:]
+        _write(path, doc)
+
+
+def exam_history() -> list[dict]:
+    """The practice exams recorded so far, oldest first."""
+    return list(load().get("exams", []))
+
+
 def lesson_summary() -> list[dict]:
     """One row per lesson seen, in lesson order.
 
@@ -338,6 +388,11 @@ def format_table(lesson: str | None = None) -> str:
     lines += [fmt(line) for line in body]
     lines.append("")
     lines.append("Checks passed: checks that have passed at least once / checks attempted.")
+    exams = load().get("exams", [])
+    if exams and lesson is None:
+        last = exams[-1]
+        pct = round(100 * last["correct"] / last["total"])
+        lines.append(f"Practice exams taken: {len(exams)}; last: {last['correct']}/{last['total']} ({pct}%).")
     lines.append(f"Progress file: {path}")
     return "\n".join(lines)
 

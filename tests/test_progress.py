@@ -243,3 +243,36 @@ def test_format_table_for_one_lesson(tmp_path, monkeypatch):
     assert "No progress recorded yet for lesson 02" in progress.format_table("02")
     with pytest.raises(InputError):
         progress.format_table("2")
+
+
+def test_practice_exams_are_kept_in_order_and_capped(pfile: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "MAX_EXAMS", 3)
+    for correct in range(5):
+        progress.record_exam("exam.practice", correct=correct, total=4 + correct, minutes=7,
+                             by_domain={"SAA-C03:D1": [correct, 4 + correct]}, by_lesson={"03": [0, 1]})
+    history = progress.exam_history()
+    assert [e["correct"] for e in history] == [2, 3, 4]
+    assert history[-1]["by_domain"] == {"SAA-C03:D1": [4, 8]}
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"correct": 5, "total": 4}, "cannot be more"),
+        ({"minutes": -1}, "minutes"),
+        ({"by_domain": {"SAA-C03:D1": [3, 2]}}, "by_domain"),
+        ({"by_lesson": {"03": "2/3"}}, "by_lesson"),
+    ],
+)
+def test_record_exam_rejects_bad_input(pfile: Path, kwargs: dict, fragment: str) -> None:
+    args = {"correct": 1, "total": 2, "minutes": 1, "by_domain": {}, "by_lesson": {}} | kwargs
+    with pytest.raises(InputError, match=fragment):
+        progress.record_exam("exam.practice", **args)
+    assert not pfile.exists()
+
+
+def test_a_file_with_a_broken_exams_list_is_set_aside(pfile: Path) -> None:
+    pfile.parent.mkdir(parents=True, exist_ok=True)
+    pfile.write_text(json.dumps({"version": 1, "checks": {}, "quizzes": {}, "exams": {"x": 1}}))
+    with pytest.warns(RuntimeWarning, match="exams"):
+        assert progress.exam_history() == []
