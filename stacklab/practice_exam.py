@@ -221,7 +221,8 @@ class PracticeExam(Quiz):
             "Answer with exam.answer(id, letter) or the widgets; your first answer counts. "
             "When you are done, exam.report() scores you by lesson and exam domain and reviews your mistakes.",
         ]
-        body = super().text().split("\n", 1)[1]
+        body = super().text().split("\n", 1)[1].replace("q.answer(", "exam.answer(")
+        body = body.replace("where q is this quiz object", "where exam is this practice exam")
         return "\n".join(_wrap(line) for line in head) + "\n" + body
 
 
@@ -238,6 +239,9 @@ class ExamReport:
     def text(self) -> str:
         """Plain-text report: score, time, tables, review."""
         ex, s = self.exam, self.score
+        if not s["answered"]:
+            return (f"{ex.title}: no answers yet. Answer the questions above (widgets or exam.answer(id, letter)), "
+                    "then run this cell again for your score by lesson and exam domain and the review.")
         pct = round(100 * s["correct"] / s["total"])
         lines = [f"{ex.title}: {s['correct']} of {s['total']} correct ({pct}%), {s['answered']} answered."]
         used = ex.minutes_used()
@@ -274,6 +278,22 @@ class ExamReport:
         return self.text()
 
 
+def coverage() -> str:
+    """A table of the bank: questions per lesson, and per exam domain, with single/multiple-answer counts."""
+    questions = [q for q in load_questions() if q.topic != "00"]
+    lines = ["Questions per lesson (single / multiple answer):"]
+    for topic in sorted({q.topic for q in questions}):
+        mine = [q for q in questions if q.topic == topic]
+        multi = sum(q.multiple for q in mine)
+        lines.append(f"  {len(mine):>3}  ({len(mine) - multi:>2} / {multi:>2})  {lesson_for(topic)}")
+    lines.append(f"  {len(questions):>3}  in all")
+    lines += ["", "Questions per exam domain (a question can practise several):"]
+    for tag, label in DOMAINS.items():
+        if tag != "COURSE:D0":
+            lines.append(f"  {sum(tag in q.domains for q in questions):>3}  {label}")
+    return "\n".join(lines)
+
+
 def practice_exam(
     n: int = 20,
     *,
@@ -307,4 +327,4 @@ def practice_exam(
     return PracticeExam(questions, resolved, minutes=float(minutes), clock=now, title=title)
 
 
-__all__ = ["EXAMS", "Breakdown", "ExamReport", "PracticeExam", "draw", "lesson_for", "practice_exam"]
+__all__ = ["EXAMS", "Breakdown", "ExamReport", "PracticeExam", "coverage", "draw", "lesson_for", "practice_exam"]

@@ -59,7 +59,7 @@ def test_notebook_outputs_are_kept_and_clean(path: Path):
 def test_lesson_ends_with_recap_quiz_and_cleanup(path: Path):
     cells = _load(path)["cells"]
     sources = [_text(c) for c in cells]
-    assert any("quiz(" in s for s in sources), "no quiz"
+    assert any("quiz(" in s or "practice_exam(" in s for s in sources), "no quiz"
     assert any("recap" in s.lower() for s in sources if s), "no recap"
     assert any("stacklab.reset()" in s or "stacklab.stop()" in s for s in sources), "no cleanup"
 

@@ -137,3 +137,13 @@ def test_lesson_for_names_the_notebook():
     assert lesson_for("03") == "notebooks/03_cloudfront_caching.ipynb"
     with pytest.raises(InputError):
         lesson_for("3")
+
+
+def test_coverage_counts_the_bank_and_a_report_without_answers_says_what_to_do():
+    from stacklab.practice_exam import coverage
+
+    table = coverage()
+    assert "notebooks/03_cloudfront_caching.ipynb" in table and "00_start_here" not in table
+    assert "SAA-C03 Domain 1: Design Secure Architectures" in table
+    exam = practice_exam(3, seed=0, mode="text")
+    assert "no answers yet" in exam.report().text()
