@@ -5,7 +5,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.stacklab-setup
 
-.PHONY: lab test e2e test-latest timings setup diagrams student-labs clean
+.PHONY: lab test e2e test-latest timings setup diagrams student-labs handout clean
 
 lab: $(STAMP)
 	@bash tools/lab.sh
@@ -31,6 +31,10 @@ diagrams: $(STAMP)
 
 student-labs: $(STAMP)
 	@$(PY) -m stacklab student-labs
+
+# A copy of the course for learners, without the lab solutions: make handout DEST=/tmp/course
+handout: $(STAMP)
+	@$(PY) -m stacklab handout "$(or $(DEST),$(error give a destination: make handout DEST=/path/to/new/dir))"
 
 setup: $(STAMP)
 

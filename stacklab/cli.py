@@ -1,4 +1,4 @@
-"""``python -m stacklab doctor | reset | diagrams | progress | student-labs | timings``."""
+"""``python -m stacklab doctor | reset | diagrams | progress | student-labs | handout | timings``."""
 
 from __future__ import annotations
 
@@ -61,6 +61,15 @@ def _student_labs(check: bool) -> int:
     return 0
 
 
+def _handout(dest: str) -> int:
+    from stacklab.handout import write_handout
+
+    written = write_handout(dest)
+    print(f"Wrote the learner handout ({len(written)} items, no lab solutions) to {written[0].parent}.")
+    print("Learners run `make lab` in it; see instructors/README.md for JupyterHub and Binder.")
+    return 0
+
+
 def _timings() -> int:
     from stacklab.notebook_runner import timings_report
 
@@ -91,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("diagrams", help="regenerate the architecture diagrams in diagrams/")
     labs = sub.add_parser("student-labs", help="regenerate the learner copies of the labs")
     labs.add_argument("--check", action="store_true", help="only report stale copies (exit 1 if any)")
+    handout = sub.add_parser("handout", help="copy the course for learners, without the lab solutions")
+    handout.add_argument("dest", help="a new or empty directory outside the repository")
     sub.add_parser("timings", help="run every notebook and print seconds per notebook and the slowest cells")
     args = parser.parse_args(argv)
     if args.command == "doctor":
@@ -103,4 +114,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _diagrams()
     if args.command == "student-labs":
         return _student_labs(args.check)
+    if args.command == "handout":
+        return _handout(args.dest)
     return _timings()
