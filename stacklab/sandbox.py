@@ -237,7 +237,9 @@ def _scrub_env() -> dict[str, str]:
 
 def _write_aws_files(box: Sandbox) -> None:
     assert box.config_dir is not None
-    (box.config_dir / "config").write_text(f"[default]\nregion = {box.region}\noutput = json\n")
+    (box.config_dir / "config").write_text(  # the plugin makes AWS_ENDPOINT_URL win for rds/sqs in us-east-1
+        f"[default]\nregion = {box.region}\noutput = json\n\n[plugins]\nstacklab = stacklab.awscli_plugin\n"
+    )
     (box.config_dir / "credentials").write_text(
         f"[default]\naws_access_key_id = {FAKE_ACCESS_KEY}\naws_secret_access_key = {FAKE_SECRET_KEY}\n"
     )
@@ -379,10 +381,32 @@ def _warm_up() -> None:
     threading.Thread(target=work, name="stacklab-warm-up", daemon=True).start()
 
 
+#: moto server's service names that differ from boto3's event names.
+_SERVER_NAMES = {"apigateway": "api-gateway", "rdsdata": "rds-data"}
+
+
+def _load_planes_in_server() -> None:
+    """Import a service's planes before moto's server builds its app, so a kernel whose first call is an
+    ``!aws`` command (no boto3 call yet) still gets the behaviour the planes add to moto."""
+    from moto.moto_server import threaded_moto_server
+
+    create = threaded_moto_server.create_backend_app
+    if getattr(create, "_stacklab", False):
+        return
+
+    def create_with_planes(service: str) -> Any:
+        _load_planes(f"before-call.{_SERVER_NAMES.get(service, service)}")
+        return create(service)
+
+    create_with_planes._stacklab = True  # type: ignore[attr-defined]
+    threaded_moto_server.create_backend_app = create_with_planes
+
+
 def _start_server(box: Sandbox) -> None:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+    _load_planes_in_server()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     port = server._server.server_port  # the OS picked a free port
