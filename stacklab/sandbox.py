@@ -310,7 +310,8 @@ _PLANES_FOR_SERVICE: dict[str, tuple[str, ...]] = {
     "api-gateway": ("gateway", "http_apis", "openapi"),
     "apigatewayv2": ("gateway", "http_apis", "openapi", "websocket"),
     "apigatewaymanagementapi": ("websocket",),
-    "appsync": ("graphql",),
+    "appsync": ("graphql", "graphql_merge", "graphql_auth"),
+    "cognito-idp": ("gateway",),  # records when tokens are issued, so they expire on the sandbox clock
     "rds": ("sql",),
     "rds-data": ("sql",),
     "elasticache": ("cache",),

@@ -340,7 +340,8 @@ def _resolve(source: Any, info: Any, **arguments: Any) -> Any:
         ttl = run.cache_ttl if run.behavior == "FULL_REQUEST_CACHING" else resolver["cachingConfig"]["ttl"]
         cache.put(run.api.api_id, key, value, ttl)
     if info.operation.operation == OperationType.MUTATION and info.path.prev is None and run.subscriptions is not None:
-        run.subscriptions.publish(run.api.api_id, name, value)
+        # only the fields the mutation selected can reach subscribers (AppSync's rule)
+        run.subscriptions.publish(run.api.api_id, name, value, ctx["info"]["selectionSetList"])
     return value
 
 

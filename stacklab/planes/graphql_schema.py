@@ -64,6 +64,11 @@ _DIRECTIVES = {
     "aws_auth": "directive @aws_auth(cognito_groups: [String]) on FIELD_DEFINITION",
     "aws_subscribe": "directive @aws_subscribe(mutations: [String]) on FIELD_DEFINITION",
     "aws_publish": "directive @aws_publish(subscriptions: [String]) on FIELD_DEFINITION",
+    # merged APIs: source schemas may use these (see graphql_merge)
+    "canonical": "directive @canonical on OBJECT | INTERFACE | INPUT_OBJECT | ENUM | UNION | SCALAR | FIELD_DEFINITION",
+    "hidden": "directive @hidden on OBJECT | INTERFACE | INPUT_OBJECT | ENUM | UNION | SCALAR | FIELD_DEFINITION",
+    "renamed": "directive @renamed(to: String!) on OBJECT | INTERFACE | INPUT_OBJECT | ENUM | UNION | SCALAR | "
+    "FIELD_DEFINITION",
 }
 _cache: dict[str, GraphQLSchema] = {}
 _lock = threading.Lock()
