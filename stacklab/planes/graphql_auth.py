@@ -89,7 +89,6 @@ from graphql.language.printer import print_ast
 
 from stacklab._validate import require_str
 from stacklab.errors import InputError, StackLabError
-from stacklab.planes import gateway  # records when the sandbox's Cognito issues tokens (expiry on the sandbox clock)
 
 __all__ = ["MODES", "AuthContext", "GraphQLAuthError", "OidcIssuer", "api_record", "authorize", "oidc_issuer",
            "sign_iam"]
@@ -352,6 +351,10 @@ def _api_key(api: Mapping[str, Any], key: str) -> AuthContext:
 
 def _cognito(api: Mapping[str, Any], provider: dict[str, Any], token: str, headers: Mapping[str, str]) -> AuthContext:
     config = provider.get("userPoolConfig") or {}
+    # imported here, not at module level: it costs ~1 s; the sandbox imports it before any Cognito call,
+    # so it records when tokens are issued (expiry on the sandbox clock)
+    from stacklab.planes import gateway
+
     claims = _decode(token, gateway._cognito_keys())
     _check_dates(claims, token)
     audience = str(claims.get("aud") or claims.get("client_id") or "")
@@ -368,6 +371,8 @@ def _cognito(api: Mapping[str, Any], provider: dict[str, Any], token: str, heade
 
 def _check_dates(claims: dict[str, Any], token: str) -> None:
     """``exp`` against the sandbox clock (shifted when the sandbox's Cognito issued the token)."""
+    from stacklab.planes import gateway
+
     now = _box().clock.time()
     issued = gateway._state.token_issued.get(str(claims.get("jti")))
     shift = 0.0 if issued is None else issued - float(claims.get("iat", issued))
