@@ -41,6 +41,7 @@ _WARM_MODULES = (
     "moto.ec2.models", "moto.elbv2.models", "moto.autoscaling.models", "moto.rds.models",
     "moto.apigateway.models", "moto.apigatewayv2.models", "moto.awslambda.models", "moto.cognitoidp.models",
     "moto.cloudfront.models", "moto.route53.models", "moto.s3control.models",
+    "moto.appsync.models", "moto.elasticache.models", "psycopg", "fakeredis",
 )  # fmt: skip
 
 # jsonschema (pulled in by moto's API Gateway) imports rfc3987_syntax when it is installed (Jupyter
@@ -279,10 +280,10 @@ def _forget_backends() -> None:
     """
     from moto.core.base_backend import BackendDict
 
-    for name, module in list(sys.modules.items()):
+    for name, module in sys.modules.copy().items():  # copies: the warm-up thread may be importing
         if not name.startswith("moto.") or module is None:
             continue
-        for value in list(vars(module).values()):
+        for value in vars(module).copy().values():
             if isinstance(value, BackendDict):
                 value.clear()
     BackendDict._instances.clear()
