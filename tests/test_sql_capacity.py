@@ -33,6 +33,9 @@ def cluster(name: str = "shop", **scaling) -> str:
         ({"MinCapacity": 0.5, "MaxCapacity": 300}, "outside AWS's limits"),
         ({"MinCapacity": 0.75, "MaxCapacity": 4}, "multiple of 0.5"),
         ({"MinCapacity": 0, "MaxCapacity": 4, "SecondsUntilAutoPause": 60}, "300–86,400"),
+        ({"MinCapacity": 0.5, "MaxCapacity": 0.5}, "maximum of at least 1 ACU"),
+        ({"MinCapacity": 0, "MaxCapacity": 0.5, "SecondsUntilAutoPause": 300}, "maximum of at least 1 ACU"),
+        ({"MinCapacity": 0.5, "MaxCapacity": 1}, None),
     ],
 )
 def test_scaling_limits(fresh, scaling, error):
@@ -85,6 +88,7 @@ def test_cost_and_plot(fresh):
     assert cap.cost(points) == pytest.approx(2.0 * cap.PRICE_PER_ACU_HOUR)
     assert cap.cost(points, price=0.16) == pytest.approx(0.32)
     assert "2026" in cap.PRICE_SOURCE and "us-east-1" in cap.PRICE_SOURCE
+    assert cap.PRICE_PER_ACU_HOUR_IO_OPTIMIZED == 0.156 and "I/O-Optimized: $0.156)" in cap.PRICE_SOURCE
     fig, alt = cap.plot(points)
     assert len(fig.axes) == 2 and "2 ACUs" in alt and "$0.2400" in alt
 

@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 import stacklab
+from stacklab.planes import sql, sql_server
 from stacklab.planes import sql_data_api as api
 
 PASSWORD = "s3cret-pass"
@@ -129,6 +131,80 @@ def test_transactions(db):
     stacklab.current().clock.advance(181)
     with pytest.raises(ClientError, match="expired"):
         data.execute_statement(**call, sql="SELECT 1", transactionId=tx4)
+
+
+def test_abandoned_transaction_expires_on_any_call_and_frees_its_row_locks(db):
+    data, call, _, _ = db
+    data.execute_statement(**call, sql="INSERT INTO items (id, name, qty) VALUES (900, 'locked', 1)")
+    held = data.begin_transaction(**call)["transactionId"]
+    data.execute_statement(**call, sql="UPDATE items SET qty = 2 WHERE id = 900", transactionId=held)
+    stacklab.current().clock.advance(minutes=10)  # the transaction is never used again
+    started = time.monotonic()
+    out = data.execute_statement(**call, sql="UPDATE items SET qty = 3 WHERE id = 900")  # no transactionId
+    assert out["numberOfRecordsUpdated"] == 1 and time.monotonic() - started < 1.5
+    rows = data.execute_statement(**call, sql="SELECT qty FROM items WHERE id = 900")["records"]
+    assert rows == [[{"longValue": 3}]]  # the abandoned update was rolled back, not committed
+    with pytest.raises(ClientError, match="3 minutes") as err:
+        data.execute_statement(**call, sql="SELECT 1", transactionId=held)
+    assert err.value.response["Error"]["Code"] == "TransactionNotFoundException"
+
+
+def test_transaction_in_use_is_kept_and_ends_after_24_hours(db, monkeypatch):
+    data, call, _, _ = db
+    monkeypatch.setattr(api, "_TX_MAX_SECONDS", 300)  # 24 h of calls every 2 minutes would be slow
+    tx = data.begin_transaction(**call)["transactionId"]
+    for _ in range(2):
+        stacklab.current().clock.advance(150)  # used within 3 minutes: still open
+        data.execute_statement(**call, sql="SELECT 1", transactionId=tx)
+    stacklab.current().clock.advance(150)
+    assert api.expire_transactions() == [tx]  # the cheap clock check, without a Data API call
+    with pytest.raises(ClientError, match="24 hours"):
+        data.execute_statement(**call, sql="SELECT 1", transactionId=tx)
+
+
+def test_new_connection_checks_the_clock(db):
+    data, call, _, _ = db
+    tx = data.begin_transaction(**call)["transactionId"]
+    stacklab.current().clock.advance(181)
+    with sql.connect("shop", connect_timeout=5) as conn:  # ensure() runs the expiry check
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert tx not in api._transactions
+
+
+def test_blocked_statement_fails_fast_with_the_lock_named(db, monkeypatch):
+    data, call, _, _ = db
+    monkeypatch.setattr(sql_server, "LOCK_TIMEOUT_MS", 200)
+    data.execute_statement(**call, sql="INSERT INTO items (id, name, qty) VALUES (901, 'busy', 1)")
+    holder = data.begin_transaction(**call)["transactionId"]
+    data.execute_statement(**call, sql="UPDATE items SET qty = 2 WHERE id = 901", transactionId=holder)
+    started = time.monotonic()
+    code, message, status = error_of(data.execute_statement, **call, sql="UPDATE items SET qty = 5 WHERE id = 901")
+    assert time.monotonic() - started < 3
+    assert (code, status) == ("DatabaseErrorException", 400)
+    assert "canceling statement due to lock timeout" in message and 'relation "items"' in message
+    assert "SQLState: 55P03" in message
+    auth = {k: call[k] for k in ("resourceArn", "secretArn")}
+    data.commit_transaction(**auth, transactionId=holder)  # the holder was not disturbed
+    rows = data.execute_statement(**call, sql="SELECT qty FROM items WHERE id = 901")["records"]
+    assert rows == [[{"longValue": 2}]]
+
+
+def test_statement_timeout_is_aws_shaped(db, monkeypatch):
+    data, call, _, _ = db
+    monkeypatch.setattr(sql_server, "STATEMENT_TIMEOUT_MS", 200)
+    code, message, status = error_of(data.execute_statement, **call, sql="SELECT pg_sleep(5)")
+    assert (code, status) == ("StatementTimeoutException", 400) and "0.2 seconds" in message
+    tx = data.begin_transaction(**call)["transactionId"]
+    with pytest.raises(ClientError, match="StatementTimeoutException"):
+        data.execute_statement(**call, sql="SELECT pg_sleep(5)", transactionId=tx)
+    with pytest.raises(ClientError, match="error from a previous call"):  # the transaction ended with it
+        data.execute_statement(**call, sql="SELECT 1", transactionId=tx)
+
+
+def test_server_sessions_have_timeouts(db):
+    with sql.connect("shop", connect_timeout=5) as conn:  # a learner's psycopg session
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("2s",)
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("45s",)
 
 
 def error_of(func, **kwargs):

@@ -69,7 +69,10 @@ fails to resolve. Other clients (raw sockets, asyncpg) use the netguard registra
 
 moto quirks handled: the managed master secret holds ``admin``/``P@55w0rd!`` in moto; here it holds the
 cluster's ``MasterUsername`` and a generated (seeded) password, as on AWS.
-Simplifications: no TLS (``sslmode=require`` fails locally), a reader session could
+Simplifications: every session starts with ``lock_timeout`` 2 s and ``statement_timeout`` 45 s (see
+:mod:`stacklab.planes.sql_server`; AWS leaves both off) so a statement blocked by another session's row
+lock fails with ``canceling statement due to lock timeout`` instead of hanging the notebook (``SET
+lock_timeout = ...`` in a session changes it); no TLS (``sslmode=require`` fails locally), a reader session could
 ``SET default_transaction_read_only = off``; IAM database authentication is not modelled.
 """
 
@@ -263,6 +266,7 @@ def _register(live: _Live, cluster: Any) -> None:
 
 def ensure(cluster_id: str) -> _Live:
     """Start the cluster's server if needed and bring it in line with moto's record (internal helper)."""
+    _sql_data_api.expire_transactions()  # a clock check: an abandoned Data API transaction frees its locks
     cluster = find_cluster(cluster_id)
     if cluster.engine not in ENGINES:
         raise StackLabError(

@@ -2,7 +2,9 @@
 
 The cluster's ``ServerlessV2ScalingConfiguration`` (``MinCapacity``, ``MaxCapacity``,
 ``SecondsUntilAutoPause``) is read from moto on every call. AWS's rules (RDS API reference,
-``ServerlessV2ScalingConfiguration``): capacities in **0.5-ACU steps**; ``MaxCapacity`` up to **256** ACUs
+``ServerlessV2ScalingConfiguration``): capacities in **0.5-ACU steps**; ``MaxCapacity`` from **1** (it must
+be higher than 0.5 ACU: CloudFormation ``AWS::RDS::DBCluster ServerlessV2ScalingConfiguration``, and
+"Choosing the maximum Aurora Serverless v2 capacity setting" in the Aurora User Guide) up to **256** ACUs
 (128 on older engine versions); ``MinCapacity`` from **0.5**, or **0** on versions with automatic pause,
 then the instance pauses after ``SecondsUntilAutoPause`` (300–86,400 s) without connections. One ACU is
 about 2 GiB of memory with matching CPU and networking. moto does not check these limits, so
@@ -41,14 +43,18 @@ from typing import Any
 from stacklab import sandbox
 from stacklab._validate import require_bool, require_number
 from stacklab.errors import InputError, StackLabError
+from stacklab.planes import sql_data_api
 
 #: USD per ACU-hour, Aurora Serverless v2, Aurora Standard configuration, us-east-1.
 PRICE_PER_ACU_HOUR = 0.12
+#: USD per ACU-hour with the Aurora I/O-Optimized configuration (I/O included), us-east-1.
+PRICE_PER_ACU_HOUR_IO_OPTIMIZED = 0.156
 PRICE_SOURCE = (
-    "Amazon Aurora pricing, us-east-1, Aurora Standard (I/O-Optimized: $0.16), "
+    "Amazon Aurora pricing, us-east-1, Aurora Standard (I/O-Optimized: $0.156), "
     "https://aws.amazon.com/rds/aurora/pricing/, checked 2026-11-27"
 )
 MAX_ACU = 256.0
+MIN_MAX_ACU = 1.0
 TARGET_UTILISATION = 0.7
 SCALE_DOWN_PER_MINUTE = 0.25
 NAMESPACE = "AWS/RDS"
@@ -94,6 +100,9 @@ def scaling(cluster_id: str) -> dict[str, Any]:
     if not 0 <= low <= MAX_ACU or not 0.5 <= high <= MAX_ACU:
         raise StackLabError(f"ACU range {low}–{high} is outside AWS's limits: MinCapacity 0 (auto-pause) or "
                             "0.5 … MaxCapacity 256 (128 on older engine versions).")  # fmt: skip
+    if high < MIN_MAX_ACU:
+        raise StackLabError(f"MaxCapacity {high} is too low: AWS requires a maximum of at least 1 ACU (higher than "
+                            "0.5); set MaxCapacity to 1 or more.")  # fmt: skip
     if high < low:
         raise StackLabError(f"MaxCapacity {high} is below MinCapacity {low}; AWS refuses this range.")
     if low == 0 and not 300 <= pause <= 86400:
@@ -134,6 +143,7 @@ def simulate(
         clock.advance(step_seconds)
     if publish:
         _publish(cluster_id, points)
+    sql_data_api.expire_transactions()  # the clock moved: abandoned Data API transactions end now
     return points
 
 

@@ -36,11 +36,29 @@ Aurora User Guide):
   ``formatRecordsAs="JSON"`` → ``formattedRecords`` (a JSON string of row objects) instead of ``records``;
   ``numberOfRecordsUpdated``; ``generatedFields`` is always empty for PostgreSQL (AWS: use ``RETURNING``);
 * without ``transactionId`` each call commits on success; a transaction ends with commit/rollback, after
-  an error of one of its statements, or after 3 minutes without a call (sandbox clock) → afterwards
-  ``TransactionNotFoundException``.
+  an error of one of its statements, when no call has used its id for **3 minutes**, or **24 hours** after
+  it began (both on the sandbox clock; rolled back, as on AWS) → afterwards ``TransactionNotFoundException``.
+  Expiry is checked at the start of **every** Data API call (any transaction, any operation), at every new
+  connection to the cluster (``stacklab.planes.sql.ensure``), after ``sql_capacity.simulate`` moves the
+  clock, and by :func:`expire_transactions`, so an abandoned transaction releases its row locks as soon
+  as the clock has moved past its deadline;
+* a call runs for at most **45 seconds** on AWS; by default the statement is then stopped
+  (``continueAfterTimeout=True`` lets it run on, the caller still gets the error). Here every Data API
+  session has ``statement_timeout`` = :data:`~stacklab.planes.sql_server.STATEMENT_TIMEOUT_MS` (45 s) →
+  ``StatementTimeoutException``, and ``lock_timeout`` =
+  :data:`~stacklab.planes.sql_server.LOCK_TIMEOUT_MS` (2 s): a statement waiting for a row another
+  transaction holds fails with ``DatabaseErrorException`` ``ERROR: canceling statement due to lock timeout``
+  (with PostgreSQL's ``Where: while updating tuple … in relation "orders"``; SQLState ``55P03``) instead of
+  waiting. AWS sets no lock timeout: there the statement would wait up to the 45-second call limit.
 
-Simplifications: ``schema`` is ignored (AWS ignores it too), ``continueAfterTimeout`` and the 45-second
-call timeout are not modelled, the 1 MiB result limit is not enforced; connections are not pooled.
+Simplifications: ``schema`` is ignored (AWS ignores it too); ``continueAfterTimeout`` is accepted but the
+statement is always stopped at the timeout (nothing runs on after the call); the 45 s are wall-clock
+time (the sandbox clock does not move during a statement); the lock timeout is the sandbox's own "never
+hang" rule; ``dbConnectionId`` is not returned; the 1 MiB result limit is not enforced; connections are
+not pooled.
+
+Public helpers besides the operations: ``expire_transactions() -> list[str]`` (roll back expired
+transactions now; returns their ids), ``forget_transactions()`` (the plane's reset).
 """
 
 from __future__ import annotations
@@ -59,9 +77,10 @@ from stacklab import sandbox
 _STATUS = {
     "BadRequestException": 400, "DatabaseErrorException": 400, "HttpEndpointNotEnabledException": 400,
     "SecretsErrorException": 400, "InvalidSecretException": 400, "NotFoundException": 404,
-    "DatabaseNotFoundException": 404, "TransactionNotFoundException": 404,
+    "DatabaseNotFoundException": 404, "TransactionNotFoundException": 404, "StatementTimeoutException": 400,
 }  # fmt: skip
 _TX_IDLE_SECONDS = 180
+_TX_MAX_SECONDS = 24 * 3600
 _DOCS = "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/data-api.html"
 
 
@@ -87,11 +106,36 @@ class _Transaction:
     arn: str
     conn: Any
     last_used: float
+    started: float
 
 
 _transactions: dict[str, _Transaction] = {}
 _ended: dict[str, str] = {}
 _lock = threading.RLock()
+
+
+def _expiry(tx: _Transaction, now: float) -> str | None:
+    """Why ``tx`` has expired at ``now`` (sandbox seconds), or None while it is still open."""
+    if now - tx.started > _TX_MAX_SECONDS:
+        return "The transaction was rolled back after 24 hours, the Data API's maximum transaction time."
+    if now - tx.last_used > _TX_IDLE_SECONDS:
+        return "The transaction may have expired (no call used it for more than 3 minutes; it was rolled back)."
+    return None
+
+
+def expire_transactions() -> list[str]:
+    """Roll back every Data API transaction idle for over 3 minutes or open for over 24 hours (sandbox clock)."""
+    if not sandbox.is_running():
+        return []
+    now = sandbox.current().clock.time()
+    with _lock:
+        due = [(tx_id, cause) for tx_id, tx in _transactions.items() if (cause := _expiry(tx, now))]
+    for tx_id, cause in due:
+        try:
+            _end(tx_id, cause)
+        except Exception:  # noqa: BLE001 - the server may be gone already; the transaction is ended anyway
+            pass
+    return [tx_id for tx_id, _ in due]
 
 
 def forget_transactions() -> None:
@@ -155,12 +199,23 @@ def _secret(secret_arn: str) -> dict[str, str]:
 
 
 def _db_error(exc: Exception) -> _DataApiError:
+    from stacklab.planes import sql_server
+
     diag = getattr(exc, "diag", None)
     message = (getattr(diag, "message_primary", None) or str(exc).strip()).strip()
     severity = getattr(diag, "severity_nonlocalized", None) or "ERROR"
     text = f"{severity}: {message}"
     position = getattr(diag, "statement_position", None)
     state = getattr(diag, "sqlstate", None)
+    if state == "57014" and "statement timeout" in message:
+        return _DataApiError(
+            "StatementTimeoutException",
+            f"The SQL statement ran longer than {sql_server.STATEMENT_TIMEOUT_MS / 1000:g} seconds, the Data API's "
+            "call timeout, and was stopped. Make it faster, or split the work into smaller statements.",
+        )
+    context = getattr(diag, "context", None)
+    if state == "55P03" and context:  # lock_not_available: name the row and table that were locked
+        text += f"\n  Where: {context.strip()}"
     if position:
         text += f"\n  Position: {position}"
     if state:
@@ -179,20 +234,25 @@ def _connect(kwargs: dict[str, Any], cluster: Any) -> Any:
     try:
         return psycopg.connect(
             host="127.0.0.1", port=live.server.port, user=creds["username"], password=creds["password"],
-            dbname=database, connect_timeout=5,
+            dbname=database, connect_timeout=5, options=_session_options(),
         )  # fmt: skip
     except psycopg.OperationalError as exc:
         detail = str(exc).strip().splitlines()[-1].split("FATAL:", 1)[-1].strip()
         raise _DataApiError("DatabaseErrorException", f"FATAL: {detail}") from exc
 
 
+def _session_options() -> str:
+    """Timeouts of every Data API session (set here too, so they hold on a server given to ``use_server``)."""
+    from stacklab.planes import sql_server
+
+    return f"-c lock_timeout={sql_server.LOCK_TIMEOUT_MS} -c statement_timeout={sql_server.STATEMENT_TIMEOUT_MS}"
+
+
 def _transaction(tx_id: str, arn: str) -> _Transaction:
+    """The open transaction ``tx_id`` (expired ones were rolled back when this call began)."""
     now = sandbox.current().clock.time()
     with _lock:
         tx = _transactions.get(tx_id)
-        if tx is not None and now - tx.last_used > _TX_IDLE_SECONDS:
-            _end(tx_id, "The transaction may have expired (more than 3 minutes since its last call).")
-            tx = None
         if tx is None or tx.arn != arn:
             cause = _ended.get(tx_id, "It was not started by BeginTransaction for this resourceArn.")
             raise _DataApiError("TransactionNotFoundException", f"Transaction {tx_id} is not found. {cause}")
@@ -406,6 +466,7 @@ def _with_connection(kwargs: dict[str, Any], work: Any) -> Any:
 
 def _operation(name: str, func: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     sandbox.current()
+    expire_transactions()
     try:
         return func(kwargs)
     except _DataApiError as err:
@@ -448,8 +509,9 @@ def _begin(kwargs: dict[str, Any]) -> dict[str, Any]:
     arn = _require(kwargs, "resourceArn")
     conn = _connect(kwargs, _cluster(arn))
     tx_id = mock_random.get_random_string(length=48)
+    now = sandbox.current().clock.time()
     with _lock:
-        _transactions[tx_id] = _Transaction(arn=arn, conn=conn, last_used=sandbox.current().clock.time())
+        _transactions[tx_id] = _Transaction(arn=arn, conn=conn, last_used=now, started=now)
     return {"transactionId": tx_id}
 
 

@@ -11,7 +11,10 @@ its databases and its connections (a failover terminates them), as on AWS.
 PostgreSQL refuses to run as root: when the kernel runs as root the servers run as the unprivileged
 user ``pgserver`` (created with ``useradd`` when missing, as the ``pgserver`` package itself does).
 Servers listen on 127.0.0.1 only (plus a Unix socket in their data directory for the plane's own
-superuser connection); TCP logins need a password (``scram-sha-256``). They are children of one
+superuser connection); TCP logins need a password (``scram-sha-256``). Every session starts with
+``lock_timeout`` = :data:`LOCK_TIMEOUT_MS` (2 s) and ``statement_timeout`` = :data:`STATEMENT_TIMEOUT_MS` (45 s)
+so a blocked or runaway statement fails instead of hanging the notebook (AWS leaves both off by default;
+this is the sandbox's "never hang" rule, and a session may still ``SET`` other values). They are children of one
 launcher thread with ``PR_SET_PDEATHSIG``: if the kernel dies without stopping them they get SIGTERM,
 so no orphan ``postgres`` survives the kernel (the thread ends once no server runs). ``stop()`` shuts a
 server down (fast mode, SIGKILL after 5 s) and deletes its data directory; data directories that a
@@ -46,11 +49,17 @@ _SERVICE_USER = "pgserver"
 _VERSION = "16.2"
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 5.0
+#: Session defaults so that nothing waits forever (a learner can ``SET`` them per session, as with a parameter
+#: group on AWS, where both are 0 = off by default): a statement waiting for a lock fails after 2 s with
+#: ``canceling statement due to lock timeout``; any statement is cancelled after 45 s (the Data API's call limit).
+LOCK_TIMEOUT_MS = 2000
+STATEMENT_TIMEOUT_MS = 45000
 _SETTINGS = {
     # a teaching server: durability traded for speed (data lives until reset anyway)
     "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
     "shared_buffers": "16MB", "max_connections": "40", "listen_addresses": "127.0.0.1",
     "password_encryption": "scram-sha-256", "log_min_messages": "fatal",
+    "lock_timeout": str(LOCK_TIMEOUT_MS), "statement_timeout": str(STATEMENT_TIMEOUT_MS),
 }  # fmt: skip
 _lock = threading.Lock()
 
