@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import importlib
-import importlib.util
 import logging
 import os
 import shutil
@@ -329,7 +328,7 @@ def _load_planes(event_name: str = "", **_: Any) -> None:
     service = event_name.split(".")[1] if event_name.count(".") >= 1 else ""
     for name in _PLANES_FOR_SERVICE.get(service, ()):
         module = f"stacklab.planes.{name}"
-        if module not in sys.modules and importlib.util.find_spec(module) is not None:
+        if module not in sys.modules:
             importlib.import_module(module)
 
 

@@ -67,6 +67,26 @@ def test_real_bank_size_and_mix() -> None:
     assert max(singles.values()) <= 0.5 * sum(singles.values())
 
 
+def test_bank_reaches_exam_practice_size_with_every_lesson_covered() -> None:
+    """Issue 7: at least 200 questions, at least 12 for each lesson 01-13 that exists, both question kinds."""
+    questions = exam_bank.load_questions()
+    assert len(questions) >= 200, f"the bank has {len(questions)} questions; exam practice needs at least 200"
+    lessons = sorted(p.name[:2] for p in (exam_bank.REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    for topic in [t for t in lessons if "01" <= t <= "13"]:
+        mine = [q for q in questions if q.topic == topic]
+        assert len(mine) >= 12, f"lesson {topic} has {len(mine)} questions; it needs at least 12"
+        assert any(q.multiple for q in mine) and any(not q.multiple for q in mine), f"lesson {topic}: mix kinds"
+
+
+def test_answer_positions_are_balanced_across_the_bank() -> None:
+    """No position (a, b, c, d) holds much more or less than its share of single-answer questions."""
+    fours = [q.answer[0] for q in exam_bank.load_questions() if not q.multiple and len(q.options) == 4]
+    shares = collections.Counter(fours)
+    for position in range(4):
+        share = shares[position] / len(fours)
+        assert 0.15 <= share <= 0.35, f"{'abcd'[position]}) is the answer of {share:.0%} of 4-option questions"
+
+
 def test_real_bank_keeps_the_facts_the_course_teaches() -> None:
     text = " ".join(q.question + " ".join(q.options) + q.explanation for q in exam_bank.load_questions())
     assert "900 seconds" in text and "10,240 MB" in text and "29 seconds" in text

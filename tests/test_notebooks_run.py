@@ -64,8 +64,11 @@ def test_notebook_runs_twice_offline_fast_and_without_real_keys(notebook: Path, 
 
     lines = learner_laptop.read_text().splitlines() if learner_laptop.exists() else []
     events = [line.split()[1:] for line in lines]
+    assert ["loaded", "audit"] in events, "the audit hook is not loaded in the kernel, so this test proves nothing"
     signed = [e[1] for e in events if e[0] == "sign"]
-    assert signed, "the audit hook saw no signed request: it is not loaded, so this test proves nothing"
+    source = notebook.read_text(encoding="utf-8")
+    if "boto3" in source or "stacklab.client(" in source or "!aws " in source:
+        assert signed, "the audit hook saw no signed request although the notebook calls AWS: this test proves nothing"
     assert PLANTED_KEY not in signed, "a request was signed with the learner's own access key"
     leaving = sorted({f"{e[0]} {e[1]}" for e in events if e[0] in ("connect", "resolve") and not _loopback(e[1])})
     assert not leaving, f"non-loopback network activity: {leaving}"

@@ -70,3 +70,4 @@ class _AuthAuditFinder(importlib.abc.MetaPathFinder):
 if _LOG:
     sys.addaudithook(_audit)
     sys.meta_path.insert(0, _AuthAuditFinder())
+_write("loaded audit")
