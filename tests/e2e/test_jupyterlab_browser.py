@@ -21,6 +21,8 @@ LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 #: Lessons whose first figure output is photographed (a diagram, a plot) besides every quiz.
 FIGURE_SHOTS = ("01", "06", "09")
 RUN_ALL_TIMEOUT_S = 120
+WIDGET_TIMEOUT_MS = 30_000
+RETRY_AFTER_S = 10
 #: Tracebacks and anything written to stderr (JupyterLab renders both with the stderr MIME type).
 ERROR_OUTPUTS = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 
@@ -64,9 +66,16 @@ def _wait_until_done(page: object, lesson: str) -> None:
         const failed = document.querySelectorAll(ERRORS).length > 0;
         return {prompts, status, failed};
     }""".replace("ERRORS", repr(ERROR_OUTPUTS))
+    started = time.monotonic()
     while True:
         state = page.evaluate(script)
         prompts = state["prompts"]
+        untouched = all(p.strip() in ("[ ]:", "[]:") for p in prompts)
+        if untouched and state["status"] == "idle" and time.monotonic() - started > RETRY_AFTER_S:
+            # "Run All" reached JupyterLab before the kernel was connected and did nothing: ask again
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.locator("li[data-command='runmenu:run-all']").click()
+            started = time.monotonic()
         done = prompts and all(p.startswith("[") and p[1:-2].strip().isdigit() for p in prompts)
         if (done or state["failed"]) and state["status"] == "idle":
             return  # finished, or stopped at an error (reported by the caller)
@@ -79,8 +88,14 @@ def _wait_until_done(page: object, lesson: str) -> None:
 
 
 def _answer_quiz_by_click(page: object, lesson: str) -> object:
+    # JupyterLab renders cells (and widget views) as they scroll into view: go to the quiz first
+    page.locator(".jp-Notebook .jp-CodeCell").last.scroll_into_view_if_needed()
     quiz = page.locator(".jp-OutputArea-output").filter(has_text="Check answer").last
-    assert quiz.count(), f"{lesson}: the quiz widget did not render"
+    try:
+        quiz.wait_for(state="visible", timeout=WIDGET_TIMEOUT_MS)
+    except playwright_api.TimeoutError:
+        raise AssertionError(f"{lesson}: the quiz widget did not render") from None
+    quiz.scroll_into_view_if_needed()
     button = quiz.get_by_role("button", name="Check answer").first
     first_question = button.locator("xpath=..")  # the question's box: stem, options, button, feedback
     options = first_question.locator("input[type=radio], input[type=checkbox]")
@@ -101,7 +116,8 @@ def test_lesson_runs_all_in_jupyterlab(notebook: Path, lab_url: str, browser: ob
     lesson = notebook.stem
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{lab_url}/lab/tree/notebooks/{notebook.name}", timeout=60_000)
+        # a workspace of its own, reset: only this notebook is open (no tab restored from an earlier lesson)
+        page.goto(f"{lab_url}/lab/workspaces/{lesson}/tree/notebooks/{notebook.name}?reset", timeout=60_000)
         page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
         _run_all(page)
@@ -119,7 +135,10 @@ def test_lesson_runs_all_in_jupyterlab(notebook: Path, lab_url: str, browser: ob
             answered.screenshot(path=str(ARTIFACTS / f"{lesson}-quiz.png"))
         if lesson[:2] in FIGURE_SHOTS:
             figures = page.locator(".jp-OutputArea-output img")
-            assert figures.count(), f"{lesson}: no figure rendered in the browser"
+            try:
+                figures.first.wait_for(state="attached", timeout=WIDGET_TIMEOUT_MS)
+            except playwright_api.TimeoutError:
+                raise AssertionError(f"{lesson}: no figure rendered in the browser") from None
             figures.first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / f"{lesson}-figure.png"))
     finally:
