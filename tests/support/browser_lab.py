@@ -67,12 +67,16 @@ def jupyterlab(workdir: Path) -> Iterator[str]:
     course = workdir / "course"
     _copy_course(course)
     home = workdir / "home"
-    (home / ".jupyter" / "lab" / "user-settings").mkdir(parents=True)
+    settings = home / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    # every cell stays in the page (no virtual scrolling), so an error anywhere in a notebook is seen
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port = _free_port()
     env = dict(os.environ)
     env.update(
         HOME=str(home),
         JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / ".jupyter" / "lab" / "user-settings"),
         JUPYTER_RUNTIME_DIR=str(workdir / "runtime"),
         STACKLAB_PROGRESS=str(workdir / "progress.json"),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
