@@ -80,6 +80,7 @@ from graphql.language import ast as gast
 from stacklab._validate import require_number, require_str
 from stacklab.errors import InputError, StackLabError
 from stacklab.planes import graphql_auth as auth
+from stacklab.planes import loop_thread
 
 __all__ = ["Subscription", "SubscriptionError", "SubscriptionTimeout", "connect_url", "publish", "realtime_url",
            "stop", "subscribe"]  # fmt: skip
@@ -395,19 +396,9 @@ def subscribe(api_id: str, query: str, variables: Mapping[str, Any] | None = Non
 def _ensure_loop() -> asyncio.AbstractEventLoop:
     with _state.lock:
         if _state.loop is None:
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            thread = threading.Thread(target=run, name="stacklab-appsync-realtime", daemon=True)
-            thread.start()
-            if not ready.wait(WAIT_S):
-                raise StackLabError("The AppSync real-time loop did not start; run stacklab.reset().")
-            _state.loop, _state.thread = loop, thread
+            _state.loop, _state.thread = loop_thread.start(
+                "stacklab-appsync-realtime", wait_s=WAIT_S, what="The AppSync real-time loop"
+            )
         return _state.loop
 
 

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from stacklab._validate import require_number
 from stacklab.errors import StackLabError
 from stacklab.planes import gateway as gw
+from stacklab.planes import loop_thread
 from stacklab.planes import websocket_routes as routes
 
 #: AWS's WebSocket quotas (API Gateway developer guide, "Quotas for configuring and running a WebSocket").
@@ -128,18 +129,9 @@ def _record(call: routes.Call, outcome: routes.Outcome | None) -> None:
 def _ensure_loop() -> asyncio.AbstractEventLoop:
     with state.lock:
         if state.loop is None:
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            state.thread = threading.Thread(target=run, name="stacklab-websocket-loop", daemon=True)
-            state.thread.start()
-            if not ready.wait(WAIT_S):
-                raise StackLabError("The websocket plane's event loop did not start; run stacklab.reset().")
+            loop, state.thread = loop_thread.start(
+                "stacklab-websocket-loop", wait_s=WAIT_S, what="The websocket plane's event loop"
+            )
             state.loop = loop
             state.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=_WORKER_PREFIX)
         return state.loop
