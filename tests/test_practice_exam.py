@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stacklab import progress
+from stacklab import progress, sandbox
 from stacklab.errors import InputError
 from stacklab.exam_bank import REPO_ROOT
 from stacklab.practice_exam import EXAM_ID, draw, lesson_for, practice_exam
@@ -124,13 +124,17 @@ def test_over_time_and_unanswered_questions_are_reported():
 def test_sandbox_clock_can_time_an_exam():
     import stacklab
 
+    was_running = sandbox.is_running()
     stacklab.start()
     try:
         exam = practice_exam(2, seed=0, clock=stacklab.clock(), mode="text")
         stacklab.clock().advance(minutes=3)
         assert exam.minutes_used() == 3
     finally:
-        stacklab.reset()
+        if was_running:
+            stacklab.reset()
+        else:
+            stacklab.stop()  # leave no sandbox (and its environment) behind for other test modules
 
 
 def test_lesson_for_names_the_notebook():
