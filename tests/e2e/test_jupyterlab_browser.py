@@ -19,7 +19,7 @@ from stacklab.notebook_runner import ROOT
 
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 #: Lessons whose first figure output is photographed (a diagram, a plot) besides every quiz.
-FIGURE_SHOTS = ("01", "06")
+FIGURE_SHOTS = ("01", "06", "09")
 RUN_ALL_TIMEOUT_S = 120
 WIDGET_TIMEOUT_MS = 30_000
 RETRY_AFTER_S = 10

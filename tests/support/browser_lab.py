@@ -73,6 +73,7 @@ def jupyterlab(workdir: Path) -> Iterator[str]:
     (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port = _free_port()
     env = dict(os.environ)
+    env.pop("MPLBACKEND", None)  # the test session sets Agg; kernels in JupyterLab use the inline backend
     env.update(
         HOME=str(home),
         JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
